@@ -14,9 +14,10 @@ from .config import MiEcgError, apply_runtime, atomic_write_text, load_settings
 # %% auto #0
 __all__ = ['CLI_STAGES', 'BENCHES', 'build_parser', 'main']
 
-# %% ../nbs/80_cli.ipynb #c3d7e701
-CLI_STAGES = ['ptbxl']
-BENCHES = {'data': 'ptbxl.bench_data'}
+# %% ../nbs/80_cli.ipynb #d5350066
+CLI_STAGES = ['ptbxl', 'sim_fit', 'fidelity', 'train', 'sweep']
+BENCHES = {'data': 'ptbxl.bench_data', 'simulate': 'simulate.bench_simulate', 'fidelity': 'fidelity.bench_fidelity',
+           'train': 'train.bench_train', 'evaluate': 'evaluate.bench_evaluate'}
 
 def _stage(name: str):
     return importlib.import_module(f'mi_ecg_nb.{name}')
@@ -68,17 +69,17 @@ def _overrides(args) -> dict:
         if v is not None: ov[k] = str(v)
     return ov
 
-# %% ../nbs/80_cli.ipynb #02c8ecfe
+# %% ../nbs/80_cli.ipynb #717bbc64
 def main(argv: list[str] | None = None) -> int:
-    "Run `mi-ecg`; returns the exit code (0 ok, 2 a pipeline error with its message, 130 interrupted)."
+    "Run `mi-ecg`; returns the exit code (0 ok, 1 a command reported failures, 2 a pipeline error, 130 interrupted)."
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.settings, overrides=_overrides(args))
         apply_runtime(settings)
-        args.func(args, settings)
+        rc = args.func(args, settings)
+        return rc if isinstance(rc, int) else 0
     except MiEcgError as e:
         print(f'mi-ecg: error: {e}', file=sys.stderr); return 2
     except BrokenPipeError: return 0                              # output piped into `head`
     except KeyboardInterrupt:
         print('mi-ecg: interrupted; finished work is kept and will not be recomputed', file=sys.stderr); return 130
-    return 0

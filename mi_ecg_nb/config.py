@@ -50,7 +50,7 @@ class Field:
         tn = 'comma-separated list' if self.type is tuple else self.type.__name__
         return f'a {tn}{rng}'
 
-# %% ../nbs/00_config.ipynb #bc997d9e
+# %% ../nbs/00_config.ipynb #5125ef25
 def _F(default, doc='', choices=None, lo=None, hi=None, typ=None):
     "A `Field` whose type is that of its default unless `typ` says otherwise."
     return Field(default, typ or type(default), doc, choices, lo, hi)
@@ -84,7 +84,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
         params_file=_F('', 'fitted simulator parameter file (empty: the file shipped in the package)'),
         fs=_F(100, 'sampling rate of simulated records (Hz)', lo=1),
         duration=_F(10.0, 'length of simulated records (s)', lo=0.5),
-        batch_size=_F(8192, 'records simulated per vectorised batch', lo=1),
+        batch_size=_F(8192, 'records per simulate_cohort call when feeding pretraining (rendering itself runs in fixed chunks)', lo=1),
+        threads=_F(0, 'numpy render threads (0: one per core); output does not depend on it', lo=0),
+        mi_base=_F('fitted', "MI beats start from the fitted MI distributions ('fitted') or from NORM ('norm') before the MI knobs", choices=('fitted', 'norm')),
+        noise=_F('numpy', "where noise is drawn: 'numpy' (identical on every backend) or 'device' (fast on GPU)", choices=('numpy', 'device')),
+        fit_n_per_class=_F(600, '`mi-ecg simulate fit`: PTB-XL training records per class', lo=30),
+        fit_jobs=_F(0, '`mi-ecg simulate fit`: worker processes (0: one per core)', lo=0),
+    ),
+    'fidelity': dict(
+        n_per_class=_F(500, '`mi-ecg validate`: records per class on each side', lo=4),
+        n_perm=_F(200, 'MMD² permutation-test permutations', lo=0),
+        split=_F('train', 'PTB-XL split of the real records compared', choices=('train', 'val', 'test', 'all')),
+        jobs=_F(1, 'worker processes for NeuroKit2 delineation', lo=1),
     ),
     'train': dict(
         model=_F('gru', 'classifier architecture', choices=('gru', 'transformer')),
@@ -114,6 +125,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         mask_leads=_F(False, 'MAE: mask whole leads as well'),
         finetune=_F('full', 'fine-tuning mode', choices=('full', 'linear_probe', 'discriminative')),
         encoder_lr_mult=_F(0.1, 'discriminative fine-tuning: encoder LR multiplier', lo=0.0),
+    ),
+    'evaluate': dict(
+        n_boot=_F(1000, 'bootstrap resamples of the test fold (shared by all runs: paired comparisons)', lo=1),
+        bootstrap_seed=_F(0, 'seed of the shared bootstrap resamples', lo=0),
+        threshold_rule=_F('youden', "decision threshold chosen on validation: Youden's J or max F1", choices=('youden', 'f1')),
+        n_bins=_F(10, 'calibration bins', lo=2),
     ),
 }
 
@@ -373,7 +390,7 @@ def setup_logging(level: str = 'INFO'):
 
 def get_logger(name: str) -> logging.Logger: return logging.getLogger(f'mi_ecg_nb.{name}')
 
-# %% ../nbs/00_config.ipynb #e2577fb5
+# %% ../nbs/00_config.ipynb #5822d83e
 @contextmanager
 def atomic_path(dest: Path | str):
     "Yield a temporary path beside `dest`; on success it is renamed to `dest`, on error removed."
@@ -384,9 +401,13 @@ def atomic_path(dest: Path | str):
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists(): os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, dest)
     finally:
         if tmp.exists(): tmp.unlink()
+
+def _umask() -> int:
+    m = os.umask(0); os.umask(m); return m
 
 def atomic_write_text(dest: Path | str, text: str):
     "Write `text` to `dest` atomically."
@@ -402,17 +423,16 @@ def cache_key(*parts) -> str:
         h.update(b'\0')
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_config.ipynb #33374515
+# %% ../nbs/00_config.ipynb #9cbea1c9
 def template_path(name: str, settings: Settings | None = None) -> Path:
-    "The papermill template `name` (e.g. '90_run_report.ipynb'): the project's nbs/ folder, else the installed copy."
-    roots = []
+    "The papermill template `name` (e.g. '90_run_report.ipynb'): the project's nbs/, else the installed copy."
+    import importlib.util
     s = settings or load_settings()
-    if s.file is not None: roots.append(s.root / 'nbs')
-    try:
-        import importlib.resources as ir
-        roots.append(Path(str(ir.files('mi_ecg_nb.templates'))))
-    except (ModuleNotFoundError, TypeError): pass
+    roots = [s.root / 'nbs'] if s.file is not None else []
+    spec = importlib.util.find_spec('mi_ecg_nb')
+    pkg = Path(spec.origin).resolve().parent if spec and spec.origin else None
+    if pkg is not None: roots += [pkg / 'templates', pkg.parent / 'nbs']      # a wheel; an editable install
     for r in roots:
-        if (r / name).is_file(): return r / name
+        if (r / name).is_file(): return (r / name).resolve()
     raise ConfigError(f'report template {name} not found', expected=f'{name} in ' + ' or '.join(map(str, roots or ['nbs/'])),
                       found='no such file', fix='run from a clone of the repository or reinstall mi-ecg-nb (pip install .)')

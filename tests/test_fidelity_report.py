@@ -1,0 +1,117 @@
+"The fidelity report: papermill template execution on the bundled sample, CLI wiring, benchmark, full PTB-XL."
+import argparse
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from mi_ecg_nb.config import MiEcgError, load_settings
+from mi_ecg_nb import fidelity as F
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / 'data' / 'ptbxl-sample'
+
+
+@pytest.fixture
+def sample_settings(tmp_path):
+    if not (SAMPLE / 'ptbxl_database.csv').is_file(): pytest.skip(f'bundled PTB-XL sample missing at {SAMPLE}')
+    ini = tmp_path / 'settings.ini'
+    ini.write_text(f'[paths]\nsample_dir = {SAMPLE}\nptbxl_dir = {tmp_path}/no-ptbxl\ncache_dir = {tmp_path}/cache\n'
+                   f'reports_dir = {tmp_path}/reports\n')
+    return load_settings(ini, env={})
+
+
+def test_template_is_a_papermill_template_that_exports_nothing():
+    p = F.template_path('91_fidelity_report.ipynb')
+    nb = nbformat.read(p, as_version=4)
+    tagged = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
+    assert len(tagged) == 1
+    for name in ('n_per_class', 'seed', 'params_file', 'split', 'data', 'out_dir'):
+        assert f'{name} =' in tagged[0].source
+    assert not any('default_exp' in c.source or '#| export' in c.source for c in nb.cells)
+    assert all(not c.get('outputs') for c in nb.cells if c.cell_type == 'code')      # committed without outputs
+
+
+def test_template_path_errors_name_where_it_looked():
+    with pytest.raises(MiEcgError, match='not found'):
+        F.template_path('no_such_template.ipynb')
+
+
+def test_run_fidelity_report_on_the_sample(sample_settings, tmp_path):
+    "Executes nbs/91_fidelity_report.ipynb through papermill on small n: notebook, HTML, PNGs, tables."
+    dest = F.run_fidelity_report(sample_settings, n_per_class=12, seed=3, data='sample', n_perm=20, run_id='t')
+    out = dest.parent
+    assert out == sample_settings.path('reports_dir') / 'fidelity' / 't'
+    assert dest.name == 'report.ipynb' and (out / 'report.html').stat().st_size > 10_000
+    assert oct(dest.stat().st_mode & 0o044) != '0o0'                     # readable like any other file
+    pngs = {p.name for p in out.glob('*.png')}
+    assert {'pair_NORM.png', 'pair_MI.png', 'average_beats_NORM.png', 'psd_MI.png', 'clinical_features.png',
+            'ks_per_lead.png'} <= pngs
+    s = json.loads((out / 'summary.json').read_text())
+    assert s['info']['is_sample'] and s['info']['counts']['MI']['n'] == 12 and s['seed'] == 3
+    assert np.isfinite(s['values']['NORM|MMD² (standardised, flattened)'])
+    assert s['mmd2']['MI']['floor']['n_x'] == 12
+    nb = nbformat.read(dest, as_version=4)
+    text = json.dumps([c.get('outputs', []) for c in nb.cells])
+    assert 'bundled PTB-XL sample' in text and '0.095' in text and '0.073' in text
+    assert not list(out.glob('.*partial*'))                               # no temporary file left behind
+
+
+def test_register_cli_validate(monkeypatch, sample_settings, tmp_path):
+    ap = argparse.ArgumentParser(); sub = ap.add_subparsers()
+    F.register_cli(sub)
+    args = ap.parse_args(['validate', '--n', '7', '--data', 'sample', '--split', 'all', '--out', str(tmp_path / 'o'),
+                          '--n-perm', '9', '--no-html'])
+    seen = {}
+    monkeypatch.setattr(F, 'run_fidelity_report', lambda settings, **kw: seen.update(kw) or Path(kw['out_dir']) / 'report.ipynb')
+    assert args.func(args, sample_settings) == 0
+    assert seen['n_per_class'] == 7 and seen['data'] == 'sample' and seen['split'] == 'all' and seen['n_perm'] == 9
+    assert seen['html'] is False and seen['seed'] is None                 # the seed comes from --seed / settings
+    with pytest.raises(SystemExit):
+        ap.parse_args(['validate', '--data', 'nope'])
+
+
+def test_cli_wiring_when_registered():
+    from mi_ecg_nb import cli
+    if 'fidelity' not in cli.CLI_STAGES: pytest.skip("the lead has not added 'fidelity' to cli.CLI_STAGES yet")
+    args = cli.build_parser().parse_args(['validate', '--n', '5'])
+    assert args.n == 5
+
+
+def test_bench_quick_is_json_and_agrees_with_reference():
+    r = F.bench_fidelity(load_settings(env={}), quick=True)
+    json.dumps(r)
+    assert r['n_x'] == 200 and r['dim'] == 12000 and r['abs_diff'] < 1e-5
+    assert {x['name'].split(',')[0] for x in r['results']} >= {'mmd2 tiled', 'mmd2_numpy reference'}
+    assert 'platform' in r['machine'] and r['goal_s'] == 5.0
+
+
+def test_load_fidelity_inputs_bad_arguments(sample_settings):
+    with pytest.raises(MiEcgError, match='unknown split'):
+        F.load_fidelity_inputs(sample_settings, 10, split='dev')
+    with pytest.raises(MiEcgError, match='unknown data source'):
+        F.load_fidelity_inputs(sample_settings, 10, data='web')
+    with pytest.raises(MiEcgError, match='too small'):
+        F.load_fidelity_inputs(sample_settings, 2, data='sample')
+
+
+def test_load_fidelity_inputs_on_the_sample(sample_settings):
+    a = F.load_fidelity_inputs(sample_settings, 10, seed=1, data='sample', split='all')
+    b = F.load_fidelity_inputs(sample_settings, 10, seed=1, data='sample', split='all')
+    for cls in ('NORM', 'MI'):
+        assert a.real[cls].shape == a.floor[cls].shape == a.synth[cls].shape == (10, 12, 1000)
+        assert np.array_equal(a.real[cls], b.real[cls]) and np.array_equal(a.synth[cls], b.synth[cls])
+        assert not any(np.array_equal(r, f) for r in a.real[cls] for f in a.floor[cls])    # disjoint records
+    assert a.info['is_sample'] and a.mean.shape == a.std.shape == (12,)
+
+
+@pytest.mark.full_ptbxl
+def test_load_fidelity_inputs_full(tmp_path):
+    s = load_settings(env={'PTBXL_DIR': os.environ['PTBXL_DIR']})
+    inp = F.load_fidelity_inputs(s, 20, seed=0, data='full')
+    assert not inp.info['is_sample'] and inp.info['counts']['NORM']['pool'] > 5000 and inp.info['counts']['MI']['pool'] > 3000
+    assert inp.real['MI'].shape == (20, 12, 1000)
+    assert np.all(inp.std > 0.05) and np.all(inp.std < 1.0)

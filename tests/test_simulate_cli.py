@@ -1,0 +1,128 @@
+"""`mi-ecg simulate [run|fit]`: output formats, the PTB-XL round trip, failure modes and (slow / full PTB-XL) the fit."""
+import argparse, json, os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mi_ecg_nb.config import MiEcgError, load_settings
+from mi_ecg_nb.ptbxl import PTBXLError, load_ptbxl, LEADS
+from mi_ecg_nb.simulate import load_sim_params, simulate_cohort, target_mask, bench_simulate
+from mi_ecg_nb.sim_fit import register_cli, parse_cls, select_records, record_classes, fit_sim_params, write_sim_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(argv, settings=None):
+    "Parse `mi-ecg <argv>` with the simulate subcommand only and call its handler."
+    p = argparse.ArgumentParser(prog='mi-ecg')
+    register_cli(p.add_subparsers(dest='command', required=True))
+    args = p.parse_args(argv)
+    return args.func(args, settings or load_settings(env={}))
+
+
+def test_wfdb_cohort_reads_back_with_the_projects_ptbxl_reader(tmp_path):
+    out = tmp_path / 'sim'
+    run(['simulate', '--n', '12', '--cls', 'NORM:0.5,MI:0.5', '--seed', '3', '--out', str(out)])
+    ds = load_ptbxl(out, cache=False, progress=False)
+    c = simulate_cohort(12, {'NORM': 0.5, 'MI': 0.5}, seed=3)                  # the same cohort, in memory
+    np.testing.assert_allclose(ds.signals, c.signals, atol=6e-4)              # 1 µV quantisation
+    m = target_mask()
+    np.testing.assert_array_equal(ds.targets('superclass')[:, m], c.targets('superclass')[:, m])
+    np.testing.assert_array_equal(ds.targets('mi'), c.targets('mi'))
+    np.testing.assert_array_equal(ds.meta.sex.to_numpy(), c.meta.sex.to_numpy())
+    np.testing.assert_allclose(ds.meta.age.to_numpy(), c.meta.age.to_numpy(), atol=1e-6)
+    assert set(ds.meta.split) <= {'train', 'val', 'test'}
+    params = pd.read_csv(out / 'params.csv')
+    assert len(params) == 12 and {'hr', 'st_elev', 'territory', 'emg'} <= set(params.columns)
+    I, II, III = ds.signals[:, 0], ds.signals[:, 1], ds.signals[:, 2]
+    np.testing.assert_allclose(III, II - I, atol=2e-3)                        # identities survive the 16-bit files
+
+
+def test_npy_format_and_default_seed(tmp_path):
+    s = load_settings(env={}, overrides={'runtime.seed': 4})
+    run(['simulate', '--n', '5', '--cls', 'IMI', '--out', str(tmp_path), '--format', 'npy'], s)
+    x = np.load(tmp_path / 'signals.npy')
+    np.testing.assert_array_equal(x, simulate_cohort(5, 'IMI', seed=4).signals)
+    lab = pd.read_csv(tmp_path / 'labels.csv')
+    assert (lab.sub_IMI == 1).all() and (lab.super_MI == 1).all()
+    assert (pd.read_csv(tmp_path / 'ptbxl_database.csv').scp_codes.str.contains("'IMI': 100.0")).all()
+
+
+def test_torch_backend_from_the_command_line(tmp_path):
+    run(['simulate', '--n', '4', '--cls', 'MI', '--seed', '1', '--out', str(tmp_path), '--format', 'npy', '--backend', 'torch'])
+    np.testing.assert_allclose(np.load(tmp_path / 'signals.npy'), simulate_cohort(4, 'MI', seed=1).signals, atol=1e-4)
+
+
+@pytest.mark.parametrize('argv, what', [
+    (['simulate', '--n', '3'], 'no output folder'),
+    (['simulate', '--n', '0', '--out', 'X'], 'n >= 1'),
+    (['simulate', '--n', '3', '--cls', 'STEMI', '--out', 'X'], 'unknown simulator class'),
+    (['simulate', '--n', '3', '--cls', 'NORM:x', '--out', 'X'], 'cannot parse --cls'),
+    (['simulate', 'fit', '--sample'], 'would overwrite the shipped parameters'),
+])
+def test_command_line_errors(tmp_path, argv, what):
+    argv = [str(tmp_path / a) if a == 'X' else a for a in argv]
+    with pytest.raises(MiEcgError, match=what): run(argv)
+
+
+def test_fit_without_ptbxl_refuses_and_keeps_the_shipped_file(tmp_path):
+    ini = tmp_path / 'settings.ini'
+    ini.write_text(f'[paths]\nptbxl_dir = {tmp_path}/none\ncache_dir = {tmp_path}/cache\n')
+    before = load_sim_params().doc
+    with pytest.raises(PTBXLError, match='not found'): run(['simulate', 'fit'], load_settings(ini, env={}))
+    assert load_sim_params().doc == before
+
+
+def test_parse_cls():
+    assert parse_cls('MI') == 'MI' and parse_cls('AMI+IMI') == 'AMI+IMI'
+    assert parse_cls('NORM:1, MI:3') == {'NORM': 1.0, 'MI': 3.0}
+
+
+def test_registered_in_the_mi_ecg_command(tmp_path):
+    import mi_ecg_nb.cli as cli
+    if 'sim_fit' not in cli.CLI_STAGES: pytest.skip("mi_ecg_nb.cli does not register the 'sim_fit' stage yet")
+    assert cli.main(['--seed', '2', 'simulate', '--n', '3', '--cls', 'MI', '--out', str(tmp_path), '--format', 'npy']) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / 'signals.npy'), simulate_cohort(3, 'MI', seed=2).signals)
+
+
+def test_bench_quick_is_json():
+    b = bench_simulate(load_settings(env={}), quick=True)
+    json.dumps(b)
+    assert b['numpy']['records_per_s'] > 0 and b['neurokit2_multileads']['n'] == 1 and 'machine' in b
+
+
+def test_fit_uses_training_folds_only():
+    ds = load_ptbxl(sample=True, progress=False)
+    sel = select_records(ds, n_per_class=10_000)
+    rows = np.concatenate(list(sel.values()))
+    assert (ds.meta.split.to_numpy()[rows] == 'train').all()
+    cls = record_classes(ds.labels).to_numpy()
+    assert set(cls[rows]) == set(sel) and 'NORM' in sel
+
+
+@pytest.mark.slow
+def test_fit_on_the_bundled_sample_gives_a_usable_file(tmp_path):
+    ds = load_ptbxl(sample=True, progress=False)
+    doc, feat = fit_sim_params(ds, n_per_class=25, jobs=1, min_records=8, progress=False)
+    assert doc['provenance']['split'] == 'train' and doc['provenance']['is_sample']
+    assert set(doc['provenance']['folds']) <= set(range(1, 9))
+    f = write_sim_params(doc, tmp_path / 'p.json')
+    c = simulate_cohort(20, {'NORM': 0.5, 'MI': 0.5}, params=f, seed=0)
+    assert np.isfinite(c.signals).all() and 20 < c.params.hr.min() and c.params.hr.max() < 250
+    assert feat.ok.mean() > 0.6
+
+
+@pytest.mark.full_ptbxl
+def test_shipped_simulator_matches_real_ptbxl_scales(full_ptbxl):
+    "Per-lead amplitude scale and heart rate of simulated NORM/MI are close to the real training records."
+    ds = full_ptbxl
+    tr = ds.split_index('train')
+    for cls, mask in (('NORM', ds.labels.mi_vs_norm.to_numpy() == 0), ('MI', ds.labels.mi.to_numpy() == 1)):
+        rows = tr[mask[tr]][:1500]
+        real = np.asarray(ds.signals[rows])
+        sim = simulate_cohort(1500, cls, seed=0).signals
+        ratio = np.median(np.abs(sim - np.median(sim, -1, keepdims=True)), axis=(0, 2)) / \
+                np.median(np.abs(real - np.median(real, -1, keepdims=True)), axis=(0, 2))
+        assert np.all((ratio > 0.6) & (ratio < 1.6)), (cls, dict(zip(LEADS, ratio.round(2))))

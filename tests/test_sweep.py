@@ -1,0 +1,240 @@
+"""Sweep stage: a tiny sweep through papermill (fake runner), skip on re-run, resume after a kill, failures,
+the lock, bad input. The real training entry points are exercised in test_sweep_real.py."""
+import errno, json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+
+from mi_ecg_nb.config import ConfigError, MiEcgError, load_settings
+from mi_ecg_nb import sweep as sw
+from mi_ecg_nb.sweep import make_grid, run_sweep, sweep_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """
+[paths]
+sample_dir = {root}/data/ptbxl-sample
+ptbxl_dir = {tmp}/no-ptbxl
+cache_dir = {tmp}/cache
+reports_dir = {tmp}/reports
+
+[sweep:tiny]
+description = two fake runs for the tests
+data = sample
+seeds = 0
+fracs = 1.0
+ratios = 0.0
+table1_arms = gru-base,gru-supervised
+table2_arms = gru-base
+epochs = 2
+pretrain_epochs = 1
+n_synth = 10
+jobs = 1
+"""
+
+
+def _settings(tmp_path, extra=''):
+    ini = tmp_path / 'settings.ini'
+    ini.write_text(TINY.format(root=ROOT, tmp=tmp_path) + extra)
+    return load_settings(ini, env={})
+
+
+def _artefacts(d: Path):
+    return {p.name for p in d.iterdir()}
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.delenv('MI_ECG_FAKE_RUNNER', raising=False)
+    return _settings(tmp_path)
+
+
+def test_dry_run_and_grid(tiny, capsys):
+    res = run_sweep('tiny', tiny, dry_run=True, runner='fake')
+    assert [r.run_id for r in res.runs] == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0', 't2-gru-base-ratio0-s0']
+    assert not res.sweep_dir.exists()                                     # a dry run writes nothing
+    import argparse
+    ap = argparse.ArgumentParser(); sw.register_cli(ap.add_subparsers())
+    args = ap.parse_args(['sweep', '--preset', 'tiny', '--dry-run'])
+    assert args.func(args, tiny) == 0
+    assert 't1-gru-supervised-frac1-s0' in capsys.readouterr().out
+
+
+def test_tiny_sweep_end_to_end_then_skipped(tiny):
+    res = run_sweep('tiny', tiny, runner='fake', only='t1-*', jobs=2)
+    assert res.ok, res.status
+    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0']
+    sd = res.sweep_dir
+    for rid in res.ids('done'):
+        names = _artefacts(sd / rid)
+        assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv',
+                'roc.png', 'calibration.png', 'confusion.png', 'convergence.png'} <= names, names
+        assert sw.PENDING_METRICS not in names
+        m = json.loads((sd / rid / 'metrics.json').read_text())
+        assert m['run_id'] == rid and m['headline']['lo'] <= m['headline']['value'] <= m['headline']['hi']
+    # the pretrained arm was initialised from the shared pretraining checkpoint
+    cfg = json.loads((sd / 't1-gru-supervised-frac1-s0' / 'metrics.json').read_text())
+    assert cfg['spec']['init'].endswith('checkpoint.json')
+    (pdir,) = (sd / 'pretrain').iterdir()
+    assert (pdir / 'done.json').is_file()
+    assert {'summary.ipynb', 'summary.html', 'sweep.json', 'gains.png'} <= _artefacts(sd)
+    assert 'FAKE RUNS' in (sd / 'summary.html').read_text()
+    assert not (sd / sw.LOCK_NAME).exists()
+    status = json.loads((sd / 'sweep.json').read_text())
+    assert {v['status'] for v in status['runs'].values()} == {'done'}
+    # re-run: everything is skipped, the pretraining is not recomputed, nothing is rewritten
+    stamps = {p: p.stat().st_mtime_ns for p in [*sd.glob('*/metrics.json'), pdir / 'done.json']}
+    res2 = run_sweep('tiny', tiny, runner='fake', only='t1-*', summary=False)
+    assert sorted(res2.ids('skipped')) == sorted(res.ids('done')) and res2.pretrain == {}
+    assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
+
+
+def test_failed_run_keeps_partial_notebook_and_sweep_goes_on(tiny, monkeypatch):
+    monkeypatch.setenv('MI_ECG_FAKE_RUNNER', json.dumps({'fail': ['t1-gru-base-frac1-s0']}))
+    res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t*-gru-base-*')
+    assert res.ids('failed') == ['t1-gru-base-frac1-s0'] and res.ids('done') == ['t2-gru-base-ratio0-s0']
+    assert not res.ok
+    d = res.sweep_dir / 't1-gru-base-frac1-s0'
+    assert (d / 'report.ipynb').is_file() and not (d / 'metrics.json').exists()
+    assert 'fake failure' in (d / 'error.txt').read_text()
+    assert 'fake failure' in (d / 'report.ipynb').read_text()               # papermill's partial notebook
+    status = json.loads((res.sweep_dir / 'sweep.json').read_text())['runs']
+    assert status['t1-gru-base-frac1-s0']['status'] == 'failed'
+    monkeypatch.delenv('MI_ECG_FAKE_RUNNER')
+    res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t*-gru-base-*')   # the failed run is redone
+    assert res.ids('done') == ['t1-gru-base-frac1-s0'] and res.ids('skipped') == ['t2-gru-base-ratio0-s0']
+
+
+def test_failed_pretraining_fails_its_runs_only(tiny, monkeypatch):
+    key = sw.pretrain_spec(make_grid(tiny, 'tiny')[1]).key
+    monkeypatch.setenv('MI_ECG_FAKE_RUNNER', json.dumps({'fail': [key]}))
+    res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t1-*')
+    assert res.ids('failed') == ['t1-gru-supervised-frac1-s0'] and res.ids('done') == ['t1-gru-base-frac1-s0']
+    assert 'pretraining' in res.status['t1-gru-supervised-frac1-s0']['error']
+
+
+def _procs():
+    "pid -> (process group, JPY_PARENT_PID) of the live processes (Linux /proc)."
+    out = {}
+    for d in Path('/proc').iterdir():
+        if not d.name.isdigit(): continue
+        try:
+            stat = (d / 'stat').read_text()
+            pgrp = int(stat.rsplit(')', 1)[1].split()[2])
+            env = (d / 'environ').read_bytes().split(b'\0')
+            jpy = next((int(e.split(b'=', 1)[1]) for e in env if e.startswith(b'JPY_PARENT_PID=')), None)
+            if stat.rsplit(')', 1)[1].split()[0] != 'Z': out[int(d.name)] = (pgrp, jpy)
+        except (OSError, ValueError, IndexError): pass
+    return out
+
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='needs Linux /proc')
+def test_killed_sweep_resumes(tiny, tmp_path):
+    """Kill the sweep process mid-run (jobs=2: the run is in a worker process, in a papermill kernel): its workers
+    and kernels exit, the run has no metrics.json, and the next sweep takes over the stale lock and redoes it."""
+    slow = 't1-gru-supervised-frac1-s0'
+    env = dict(os.environ, MI_ECG_FAKE_RUNNER=json.dumps({'sleep': {slow: 120}}))
+    code = ('import sys; from mi_ecg_nb.config import load_settings; from mi_ecg_nb.sweep import run_sweep; '
+            'run_sweep("tiny", load_settings(sys.argv[1]), runner="fake", only="t1-*", summary=False, jobs=2)')
+    p = subprocess.Popen([sys.executable, '-c', code, str(tiny.file)], env=env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sd = tmp_path / 'reports' / 'tiny'
+    try:
+        t0 = time.time()
+        while not ((sd / slow / 'report.ipynb').is_file() and (sd / 't1-gru-base-frac1-s0' / 'metrics.json').is_file()):
+            assert time.time() - t0 < 150 and p.poll() is None, 'the sweep did not reach the slow run'
+            time.sleep(0.5)
+        time.sleep(2)
+        mine = {pid for pid, (g, _) in _procs().items() if g == p.pid}           # the sweep and its workers
+        assert any(jpy in mine for _, jpy in _procs().values())                   # the slow run's kernel is alive
+        os.kill(p.pid, signal.SIGKILL); p.wait()                                  # only the sweep process itself
+        t0 = time.time()
+        while any(g == p.pid or jpy in mine for g, jpy in _procs().values()):    # workers, then their kernels, exit
+            assert time.time() - t0 < 20, 'workers or kernels outlived the killed sweep'
+            time.sleep(0.5)
+    finally:
+        for pid, (g, jpy) in _procs().items():                                     # never leave our processes behind
+            if g == p.pid or jpy in mine | {p.pid}:
+                try: os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError: pass
+    assert (sd / 't1-gru-base-frac1-s0' / 'metrics.json').is_file()
+    assert not (sd / slow / 'metrics.json').exists()                   # killed mid-way: not counted as finished
+    assert (sd / sw.LOCK_NAME).is_file()                               # the dead sweep's lock is left behind
+    res = run_sweep('tiny', tiny, runner='fake', only='t1-*', summary=False)   # takes over the stale lock
+    assert res.ids('skipped') == ['t1-gru-base-frac1-s0'] and res.ids('done') == [slow]
+    assert (sd / slow / 'metrics.json').is_file() and not (sd / sw.LOCK_NAME).exists()
+
+
+def test_lock_stops_a_second_sweep(tiny):
+    sd = Path(tiny.path('reports_dir')) / 'tiny'
+    sd.mkdir(parents=True)
+    with sweep_lock(sd):
+        with pytest.raises(MiEcgError, match='another sweep is writing'):
+            run_sweep('tiny', tiny, runner='fake')
+
+
+def test_unknown_preset_and_malformed_grid(tmp_path):
+    s = _settings(tmp_path)
+    with pytest.raises(MiEcgError, match='unknown sweep preset'):
+        run_sweep('nope', s, runner='fake')
+    s = _settings(tmp_path, '\n[sweep:bad]\ntable1_arms = gru-base,cnn-base\n')
+    with pytest.raises(MiEcgError, match="malformed arm 'cnn-base'"):
+        run_sweep('bad', s, dry_run=True)
+    s = _settings(tmp_path, '\n[sweep:bad]\nratios = 0.5,-1\n')
+    with pytest.raises(MiEcgError, match='malformed ratios'):
+        run_sweep('bad', s, dry_run=True)
+    with pytest.raises(ConfigError, match='fracs'):
+        _settings(tmp_path, '\n[sweep:bad]\nfracs = 0.1,lots\n')
+    with pytest.raises(ConfigError, match='epochs'):
+        _settings(tmp_path, '\n[sweep:bad]\nepochs = 0\n')
+    with pytest.raises(MiEcgError, match='unknown runner'):
+        run_sweep('tiny', _settings(tmp_path), runner='nosuch.module:thing')
+
+
+def test_reports_folder_not_writable(tiny, tmp_path):
+    (tmp_path / 'afile').write_text('x')
+    with pytest.raises(MiEcgError, match='not writable'):
+        run_sweep('tiny', tiny, runner='fake', reports_dir=tmp_path / 'afile' / 'reports')
+
+
+def test_disk_full_while_writing_metrics(tiny, monkeypatch):
+    real = Path.write_text
+
+    def full(self, *a, **k):
+        if self.name.startswith('.metrics.json.'):
+            raise OSError(errno.ENOSPC, 'No space left on device', str(self))
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, 'write_text', full)
+    with pytest.raises(MiEcgError, match='disk full while writing') as e:
+        run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    assert 'rerun' in str(e.value)
+    d = Path(tiny.path('reports_dir')) / 'tiny' / 't2-gru-base-ratio0-s0'
+    assert not (d / 'metrics.json').exists() and not list(d.glob('.metrics.json.*'))
+    assert not (d.parent / sw.LOCK_NAME).exists()                      # the lock is released
+    monkeypatch.setattr(Path, 'write_text', real)
+    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)   # space is back: the run is redone
+    assert res.ids('done') == ['t2-gru-base-ratio0-s0']
+
+
+def test_write_metrics_disk_full_leaves_nothing(tmp_path, monkeypatch):
+    from mi_ecg_nb.evaluate import write_metrics
+    def full(self, *a, **k): raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(Path, 'write_text', full)
+    with pytest.raises(OSError):
+        write_metrics({'a': 1}, tmp_path / 'metrics.json')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_folder_never_mixes_data(tiny):
+    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    status = json.loads((res.sweep_dir / 'sweep.json').read_text())
+    status['data']['kind'] = 'full'
+    (res.sweep_dir / 'sweep.json').write_text(json.dumps(status))
+    with pytest.raises(MiEcgError, match='other data'):
+        run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+
+
+def test_template_path():
+    assert sw.template_path(sw.RUN_TEMPLATE).name == '90_run_report.ipynb'
+    with pytest.raises(MiEcgError, match='not found'):
+        sw.template_path('99_nope.ipynb')

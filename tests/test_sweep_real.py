@@ -1,0 +1,59 @@
+"""A tiny sweep through the REAL training entry points (mi_ecg_nb.train), one epoch on the bundled PTB-XL sample,
+executed through papermill, then its summary. Everything it writes is labelled a demonstration."""
+import json
+from pathlib import Path
+
+import pytest
+
+from mi_ecg_nb.config import load_settings
+from mi_ecg_nb.sweep import run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / 'data' / 'ptbxl-sample'
+
+INI = """
+[runtime]
+device = cpu
+[paths]
+sample_dir = {sample}
+ptbxl_dir = {tmp}/no-ptbxl
+cache_dir = {tmp}/cache
+reports_dir = {tmp}/reports
+[train]
+augment = false
+[sweep:tiny]
+description = one epoch of the real models on the bundled sample
+data = sample
+seeds = 0
+fracs = 1.0
+ratios = 0.0
+table1_arms = gru-base
+table2_arms = gru-base
+epochs = 1
+pretrain_epochs = 1
+n_synth = 16
+"""
+
+
+@pytest.mark.skipif(not (SAMPLE / 'ptbxl_database.csv').is_file(), reason='the bundled PTB-XL sample is missing')
+def test_tiny_real_sweep(tmp_path, monkeypatch):
+    monkeypatch.delenv('MI_ECG_FAKE_RUNNER', raising=False)
+    ini = tmp_path / 'settings.ini'
+    ini.write_text(INI.format(sample=SAMPLE, tmp=tmp_path))
+    s = load_settings(ini, env={})
+    res = run_sweep('tiny', s, runner='real')
+    assert res.ok, (res.status, res.summary)
+    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't2-gru-base-ratio0-s0']
+    for rid in res.ids('done'):
+        d = res.sweep_dir / rid
+        assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'roc.png',
+                'calibration.png', 'confusion.png'} <= {p.name for p in d.iterdir()}
+        m = json.loads((d / 'metrics.json').read_text())
+        assert m['demo'] is True and m['data']['kind'] == 'sample' and m['runner'] == 'real'
+        assert m['train_info']['epochs_run'] == 1
+        assert 'DEMONSTRATION' in (d / 'report.ipynb').read_text()
+        assert (d / 'train' / 'checkpoint.pt').is_file()
+    assert json.loads((res.sweep_dir / 'sweep.json').read_text())['demo'] is True
+    assert 'DEMONSTRATION' in (res.sweep_dir / 'summary.html').read_text()
+    res2 = run_sweep('tiny', s, runner='real', summary=False)
+    assert sorted(res2.ids('skipped')) == sorted(res.ids('done'))
