@@ -50,7 +50,7 @@ class Field:
         tn = 'comma-separated list' if self.type is tuple else self.type.__name__
         return f'a {tn}{rng}'
 
-# %% ../nbs/00_config.ipynb #5125ef25
+# %% ../nbs/00_config.ipynb #86970724
 def _F(default, doc='', choices=None, lo=None, hi=None, typ=None):
     "A `Field` whose type is that of its default unless `typ` says otherwise."
     return Field(default, typ or type(default), doc, choices, lo, hi)
@@ -114,6 +114,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         loss=_F('balanced_focal', 'training loss', choices=('bce', 'balanced_focal')),
         frac=_F(1.0, 'fraction of real MI-positive training records kept', lo=0.0, hi=1.0),
         augment=_F(True, 'apply batched augmentations during training'),
+        max_steps_per_epoch=_F(0, 'cap on optimiser steps per epoch (0: a full pass over the training data)', lo=0),
     ),
     'pretrain': dict(
         strategy=_F('supervised', 'pretraining strategy', choices=('supervised', 'mae', 'joint')),
@@ -147,6 +148,7 @@ SWEEP_FIELDS: dict[str, Field] = dict(
     pretrain_epochs=_F(10, 'pretraining epochs', lo=1),
     n_synth=_F(10000, 'synthetic records for Table 1 pretraining', lo=1),
     jobs=_F(1, 'runs in parallel worker processes', lo=1),
+    max_steps_per_epoch=_F(0, 'cap on optimiser steps per epoch in every run and pretraining (0: full passes)', lo=0),
 )
 
 # %% ../nbs/00_config.ipynb #7c231f4e
