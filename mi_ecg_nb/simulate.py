@@ -22,12 +22,12 @@ from .config import MiEcgError, make_rng, get_logger, atomic_path, atomic_write_
 # %% auto #0
 __all__ = ['IND_LEADS', 'DERIVE', 'WAVES', 'TIMINGS', 'WIDTHS', 'AMPS', 'KNOBS', 'NOISE', 'META', 'PARAM_SPEC', 'SHIFTS',
            'OFFSETS', 'PRIMARY', 'TERRITORIES', 'MORPH', 'ARTIFACTS', 'PARAMS_FORMAT', 'PARAMS_VERSION',
-           'PARAMS_RESOURCE', 'RHYTHMS', 'ROWS', 'AA_FIR', 'CHUNK', 'PRODUCIBLE', 'KNOB_DEMO', 'PTBXL_SIG_NAMES',
-           'derive_leads', 'check_params', 'split_territory', 'territory_pattern', 'default_knobs', 'prior_params',
-           'SimParams', 'validate_sim_params', 'shipped_params_path', 'load_sim_params', 'Rhythm', 'sinus_rhythm',
-           'rhythm_summary', 'derived_columns', 'draw_params', 'beat_basis', 'amplitude_matrix', 'render',
-           'normalize_leads', 'target_columns', 'target_mask', 'cohort_labels', 'SimCohort', 'simulate_cohort',
-           'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort', 'bench_simulate']
+           'PARAMS_RESOURCE', 'RHYTHMS', 'ROWS', 'NCARD', 'RN_FRAC', 'AA_FIR', 'CHUNK', 'PRODUCIBLE', 'KNOB_DEMO',
+           'PTBXL_SIG_NAMES', 'derive_leads', 'check_params', 'split_territory', 'territory_pattern', 'default_knobs',
+           'prior_params', 'SimParams', 'validate_sim_params', 'shipped_params_path', 'load_sim_params', 'Rhythm',
+           'sinus_rhythm', 'rhythm_summary', 'derived_columns', 'draw_params', 'beat_basis', 'amplitude_matrix',
+           'render', 'normalize_leads', 'target_columns', 'target_mask', 'cohort_labels', 'SimCohort',
+           'simulate_cohort', 'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort', 'bench_simulate']
 
 # %% ../nbs/20_simulate.ipynb #b1359c22
 from .ptbxl import LEADS, SUPERCLASSES, SUBCLASSES, MI_SUBCLASSES
@@ -46,8 +46,8 @@ def derive_leads(x, out=None):
     out[:, 4], out[:, 5], out[:, 6:] = I - II / 2, II - I / 2, x[:, 2:]
     return out
 
-# %% ../nbs/20_simulate.ipynb #dcbab8e4
-WAVES = ['P', 'Q', 'R', 'S', 'T', 'ST']          # per-lead amplitudes of the beat model
+# %% ../nbs/20_simulate.ipynb #91f6dd67
+WAVES = ['P', 'Q', 'R', 'S', 'T', 'ST', 'Rn']   # per-lead amplitudes of the beat model (Rn: the narrow apex of the R wave)
 TIMINGS = ['P_t', 'Q_t', 'S_t', 'T_t']            # centre offsets from the R peak at RR = 1 s (s)
 WIDTHS = ['P_w', 'Q_w', 'R_w', 'S_w', 'T_wl', 'T_wr']   # Gaussian sigmas (s); T: rising/falling side
 AMPS = [f'{w}_{l}' for w in WAVES for l in IND_LEADS]
@@ -82,7 +82,7 @@ def _spec():
         distort_t=(-0.05, 0.06, 's', 'MI: notch offset from the R peak'),
         shift_sd=(0, 0.03, 's', 'MI: sd of the lead-wise conduction delays (territory leads)'),
         axis_jitter=(-45, 45, 'deg', 'MI: rotation of the territory pattern in the frontal plane'),
-        emg=(0, 0.5, 'mV', 'electromyographic noise level (sd of the shaped noise)'),
+        emg=(0, 0.5, 'mV', 'electromyographic noise level (RMS over I, II, V1-V6 of the shaped noise sd)'),
         wander=(0, 3, 'mV', 'baseline-wander scale (respiration + slow drift)'),
         wander_f=(0.01, 2, 'Hz', 'centre frequency of the two slow drifts (each drawn within x0.6..x1.6 of it)'),
         mains=(0, 0.5, 'mV', '50 Hz mains amplitude as it survives at 100 Hz (alternating Nyquist component)'),
@@ -99,9 +99,10 @@ def _spec():
         height=(50, 250, 'cm', 'synthetic metadata: height (NaN: missing, as in PTB-XL)'),
         weight=(10, 300, 'kg', 'synthetic metadata: weight (NaN: missing)'),
     )
-    lim = dict(P=(-1, 1), Q=(-4, 2), R=(-3, 6), S=(-6, 3), T=(-3, 3), ST=(-1.5, 1.5))
+    lim = dict(P=(-1, 1), Q=(-4, 2), R=(-3, 6), S=(-6, 3), T=(-3, 3), ST=(-1.5, 1.5), Rn=(-3, 3))
+    what = dict(ST=' (plateau from the J point)', Rn=' (narrow component at the R peak: a peaked apex)')
     for w in WAVES:
-        for l in IND_LEADS: S[f'{w}_{l}'] = (*lim[w], 'mV', f'{w} amplitude in lead {l}' + (' (plateau from the J point)' if w == 'ST' else ''))
+        for l in IND_LEADS: S[f'{w}_{l}'] = (*lim[w], 'mV', f'{w} amplitude in lead {l}' + what.get(w, ''))
     for l in IND_LEADS: S[f'shift_{l}'] = (-0.05, 0.05, 's', f'MI: conduction delay of lead {l}')
     for l in IND_LEADS: S[f'offset_{l}'] = (-0.05, 0.05, 'mV', f'record mean of lead {l} left by the baseline removal (a few µV)')
     return S
@@ -177,7 +178,7 @@ def territory_pattern(territory, axis_jitter=None) -> np.ndarray:
     scale = np.where(hi >= 0.25 * np.abs(lo), hi, np.abs(lo))
     return np.divide(out, scale[:, None], out=np.zeros_like(out), where=scale[:, None] > 0)
 
-# %% ../nbs/20_simulate.ipynb #7268c267
+# %% ../nbs/20_simulate.ipynb #975d1ba8
 MORPH = ['log_rr', 'log_cv'] + TIMINGS + [f'log_{w}' for w in WIDTHS] + AMPS
 ARTIFACTS = dict(wander=True, mains=True, emg=True, motion=True, settle=True, fade=False, gain=True, center=True, lowpass=True)
 PARAMS_FORMAT, PARAMS_VERSION = 'mi-ecg-nb.sim-params', 1
@@ -187,16 +188,18 @@ _KNOB_OFF = dict(q_depth=0.0, r_loss=0.0, st_elev=0.0, t_inv=0.0, t_scale=1.0, q
 def _knob(p, lo, hi): return dict(p=float(p), lo=float(lo), hi=float(hi))
 
 def default_knobs(mi: bool, base: str = 'fitted') -> dict:
-    """Knob distributions. NORM: beat jitter only. MI on a *fitted* MI base (which already carries PTB-XL's average
-    infarct morphology): each knob active in a minority of records, for variety. MI on a NORM base (`base='norm'`,
-    the paper's construction): the knobs make the infarct, so they are active in most records."""
+    """Knob distributions. NORM: beat jitter only. MI on a *fitted* MI base (which already carries the distribution of
+    PTB-XL's infarct morphology, territory by territory): each knob active in a small minority of records (10-15 %),
+    for variety; more would move the cohort away from real MI (the fidelity stage measured it: with every knob off,
+    the ST and T amplitudes of synthetic MI are closer to PTB-XL's). MI on a NORM base (`base='norm'`, the paper's
+    construction): the knobs make the infarct, so they are active in most records."""
     k = {name: _knob(0, v, v) for name, v in _KNOB_OFF.items()}
     k['jitter'] = _knob(1, 0.01, 0.04)
     if mi and base == 'fitted':
-        k.update(q_depth=_knob(0.3, 0.05, 0.25), r_loss=_knob(0.25, 0.1, 0.5), st_elev=_knob(0.1, 0.1, 0.3),
-                 t_inv=_knob(0.3, 0.05, 0.3), t_scale=_knob(0.2, 0.7, 1.3), qrs_widen=_knob(0.2, 1.0, 1.25),
-                 jitter=_knob(1, 0.02, 0.06), distort_amp=_knob(0.2, 0.02, 0.08), distort_t=_knob(1, -0.02, 0.04),
-                 shift_sd=_knob(0.2, 0.002, 0.01), axis_jitter=_knob(1, -15, 15))
+        k.update(q_depth=_knob(0.15, 0.05, 0.25), r_loss=_knob(0.12, 0.1, 0.5), st_elev=_knob(0.1, 0.1, 0.3),
+                 t_inv=_knob(0.15, 0.05, 0.3), t_scale=_knob(0.1, 0.7, 1.3), qrs_widen=_knob(0.1, 1.0, 1.25),
+                 jitter=_knob(1, 0.02, 0.06), distort_amp=_knob(0.1, 0.02, 0.08), distort_t=_knob(1, -0.02, 0.04),
+                 shift_sd=_knob(0.1, 0.002, 0.01), axis_jitter=_knob(1, -15, 15))
     elif mi:
         k.update(q_depth=_knob(0.8, 0.1, 0.4), r_loss=_knob(0.6, 0.2, 0.7), st_elev=_knob(0.7, 0.1, 0.3),
                  t_inv=_knob(0.7, 0.1, 0.5), t_scale=_knob(0.3, 0.6, 1.3), qrs_widen=_knob(0.5, 1.0, 1.4),
@@ -204,12 +207,13 @@ def default_knobs(mi: bool, base: str = 'fitted') -> dict:
                  shift_sd=_knob(0.5, 0.003, 0.015), axis_jitter=_knob(1, -15, 15))
     return k
 
-# %% ../nbs/20_simulate.ipynb #bf1bc0ab
+# %% ../nbs/20_simulate.ipynb #8d4a2df9
 def _prior_class(mi: bool) -> dict:
     amp = dict(  # textbook mean amplitudes (mV) in I, II, V1..V6
         P=[0.05, 0.1, 0.04, 0.06, 0.06, 0.06, 0.06, 0.05], Q=[-0.04, -0.05, 0.0, 0.0, -0.01, -0.04, -0.07, -0.07],
         R=[0.55, 0.9, 0.25, 0.55, 0.8, 1.2, 1.2, 0.95], S=[-0.12, -0.15, -0.9, -1.4, -0.9, -0.5, -0.25, -0.15],
-        T=[0.2, 0.3, 0.0, 0.35, 0.4, 0.35, 0.3, 0.25], ST=[0.0, 0.0, 0.02, 0.06, 0.05, 0.02, 0.0, 0.0])
+        T=[0.2, 0.3, 0.0, 0.35, 0.4, 0.35, 0.3, 0.25], ST=[0.0, 0.0, 0.02, 0.06, 0.05, 0.02, 0.0, 0.0],
+        Rn=[0.0] * 8)
     t = dict(P_t=-0.16, Q_t=-0.022, S_t=0.022, T_t=0.29)
     w = dict(P_w=0.022, Q_w=0.009, R_w=0.01, S_w=0.01, T_wl=0.06, T_wr=0.04)
     mean = [np.log(60 / (75 if mi else 70)), np.log(0.03)] + list(t.values()) + list(np.log(list(w.values())))
@@ -238,9 +242,11 @@ def prior_params() -> dict:
                 provenance=dict(source='literature prior (textbook amplitudes and intervals); not fitted'),
                 morph_names=list(MORPH), classes={'NORM': _prior_class(False), 'MI': _prior_class(True)},
                 territory_prior={'IMI': 0.42, 'AMI': 0.36, 'AMI+IMI': 0.18, 'LMI': 0.02, 'AMI+LMI': 0.015, 'PMI': 0.005},
-                emg_fir=[0.5, 0.5], timing=dict(qt='fridericia', pr_exponent=0.1))
+                emg_model=dict(fir_limb=[1.0], fir_chest=[1.0], limb=[0.5, 0.5, 0.5], chest=[1.0] * 6, chest_rho=0.0, lead_sd=0.3),
+                wander_model=dict(cov=np.eye(8).tolist()),
+                timing=dict(qt='fridericia', pr_exponent=0.1))
 
-# %% ../nbs/20_simulate.ipynb #6ea1d9b8
+# %% ../nbs/20_simulate.ipynb #5455e38d
 @dataclass
 class SimParams:
     "A validated simulator parameter document (see `prior_params` for its layout) and where it came from."
@@ -318,7 +324,17 @@ def validate_sim_params(doc: dict) -> dict:
     if not np.isclose(sum(tp.values()), 1.0, atol=1e-6):
         raise MiEcgError('territory_prior does not sum to 1', expected='probabilities summing to 1',
                          found=f'sum {sum(tp.values()):.4f}', fix='normalise territory_prior')
-    if len(_need(doc, 'emg_fir', 'the document', list)) < 1: raise MiEcgError('emg_fir is empty', expected='FIR taps', found='[]', fix='regenerate the file')
+    wc = np.asarray(_need(_need(doc, 'wander_model', 'the document', Mapping), 'cov', 'wander_model'), float)
+    if wc.shape != (8, 8) or not np.allclose(wc, wc.T, atol=1e-8) or np.linalg.eigvalsh(wc).min() < -1e-8:
+        raise MiEcgError('wander_model.cov is not a PSD (8, 8) matrix over I, II, V1-V6', expected='(8, 8) PSD', found=str(wc.shape),
+                         fix='regenerate the file with `mi-ecg simulate fit`')
+    em = _need(doc, 'emg_model', 'the document', Mapping)
+    for k in ('fir_limb', 'fir_chest', 'limb', 'chest', 'chest_rho', 'lead_sd'): _need(em, k, 'emg_model')
+    if (len(em['fir_limb']) != len(em['fir_chest']) or len(em['fir_limb']) % 2 != 1 or np.shape(em['limb']) != (3,)
+            or np.shape(em['chest']) != (6,) or min(em['limb']) < 0 or min(em['chest']) < 0 or not 0 <= em['chest_rho'] < 1):
+        raise MiEcgError('emg_model is malformed', expected='two FIRs of the same odd length, limb (3,) >= 0, chest (6,) >= 0, 0 <= chest_rho < 1',
+                         found=f"FIRs {len(em['fir_limb'])}/{len(em['fir_chest'])} taps, limb {np.shape(em['limb'])}, chest {np.shape(em['chest'])}",
+                         fix='regenerate the file with `mi-ecg simulate fit`')
     tm = _need(doc, 'timing', 'the document', Mapping)
     if _need(tm, 'qt', 'timing') not in ('fridericia', 'bazett'):
         raise MiEcgError('unknown QT correction', expected="'fridericia' or 'bazett'", found=repr(tm['qt']), fix='edit timing.qt')
@@ -446,7 +462,7 @@ def _draw_copula(rng, c: dict, n: int) -> np.ndarray:
     col = np.arange(len(Q))
     return Q[col, i] * (1 - f) + Q[col, i + 1] * f
 
-# %% ../nbs/20_simulate.ipynb #9f8ba935
+# %% ../nbs/20_simulate.ipynb #0b669ebe
 def _lognorm(rng, spec, n): return np.exp(spec[0] + spec[1] * rng.standard_normal(n))
 
 def _class_block(rng, cd: dict, n: int, art: dict) -> dict:
@@ -488,7 +504,7 @@ def _class_block(rng, cd: dict, n: int, art: dict) -> dict:
         out[k] = np.where(rng.random(n) < miss, np.nan, v)
     return out
 
-# %% ../nbs/20_simulate.ipynb #097e6b6b
+# %% ../nbs/20_simulate.ipynb #e60c2f8b
 def _artifacts(artifacts) -> dict:
     if artifacts is None or artifacts is True: return dict(ARTIFACTS)
     if artifacts is False: return {k: False for k in ARTIFACTS}
@@ -523,7 +539,7 @@ def derived_columns(table: pd.DataFrame, duration: float, params: SimParams) -> 
 
 def _qt_exp(params: SimParams) -> float: return 1 / 3 if params.doc['timing']['qt'] == 'fridericia' else 1 / 2
 
-# %% ../nbs/20_simulate.ipynb #5ec24070
+# %% ../nbs/20_simulate.ipynb #bdd836b6
 def draw_params(n: int, cls='NORM', params=None, seed: int = 0, fixed: Mapping | None = None, artifacts=None,
                 hrv: bool = True, mi_base: str = 'fitted', duration: float = 10.0, rng=None) -> pd.DataFrame:
     "The parameter table of n records (one row each): class, territory, every drawn parameter, derived columns."
@@ -563,7 +579,7 @@ def draw_params(n: int, cls='NORM', params=None, seed: int = 0, fixed: Mapping |
     check_params(t)
     return pd.concat([t, derived_columns(t, duration, params)], axis=1)
 
-# %% ../nbs/20_simulate.ipynb #9ab7b4cf
+# %% ../nbs/20_simulate.ipynb #69d5e511
 class _NumpyOps:
     name, device = 'numpy', 'cpu'
     def f32(self, a): return np.ascontiguousarray(a, dtype=np.float32)
@@ -631,9 +647,11 @@ def _ops(backend: str, device=None):
     raise MiEcgError('unknown simulator backend', expected="'numpy' or 'torch'", found=repr(backend),
                      fix='pass backend="numpy" or "torch" (settings [simulate] backend)')
 
-# %% ../nbs/20_simulate.ipynb #469346f4
-ROWS = ['P', 'Q', 'R', 'S', 'T', 'ST', 'N', 'M']
+# %% ../nbs/20_simulate.ipynb #6cc07011
+ROWS = ['P', 'Q', 'R', 'S', 'T', 'ST', 'N', 'Rn', 'M']
+NCARD = len(ROWS) - 1                             # cardiac rows (all but the motion transient)
 _W = 3.5                                          # kernels are evaluated within ±3.5 sigma
+RN_FRAC = 0.4                                     # width of the narrow R component / R width
 
 def _beats(t: _Tab, rh: Rhythm, rng, duration: float, params: SimParams) -> dict:
     "Flatten the beats that can reach [0, duration) into per-beat numpy arrays (record index, times, gains, params)."
@@ -653,14 +671,15 @@ def _groups(b: dict):
     w, r = b['qrs_widen'], b['r']
     tpk, sl, sr = r + b['T_t'] * b['sq'], b['T_wl'] * b['sq'], b['T_wr'] * b['sq']
     jpt = r + (b['S_t'] + 2 * b['S_w']) * w
-    qrs = [(1, 'gauss', (b['Q_t'] * w, b['Q_w'] * w)), (2, 'gauss', (0 * w, b['R_w'] * w)), (3, 'gauss', (b['S_t'] * w, b['S_w'] * w))]
+    qrs = [(1, 'gauss', (b['Q_t'] * w, b['Q_w'] * w)), (2, 'gauss', (0 * w, b['R_w'] * w)), (3, 'gauss', (b['S_t'] * w, b['S_w'] * w)),
+           (7, 'gauss', (0 * w, RN_FRAC * b['R_w'] * w))]
     if (b['distort_amp'] != 0).any(): qrs.append((6, 'gauss', (b['distort_t'] * w, 0.008 + 0 * w)))
     m = np.flatnonzero(b['motion'] != 0)
     return [(r + b['P_t'] * b['sp'], -_W * b['P_w'], _W * b['P_w'], None, [(0, 'gauss', (0 * r, b['P_w']))], b['gp']),
             (r, np.minimum(b['Q_t'] - _W * b['Q_w'], np.minimum(-_W * b['R_w'], b['distort_t'] - 0.028)) * w,
              np.maximum(b['S_t'] + _W * b['S_w'], np.maximum(_W * b['R_w'], b['distort_t'] + 0.028)) * w, None, qrs, b['gq']),
             (tpk, np.minimum(-_W * sl, jpt - tpk - 0.012), _W * sr, None, [(4, 'T', (sl, sr)), (5, 'ST', (jpt - tpk, sr))], b['gt']),
-            (r[m] + b['motion_t'][m], -_W * 0.05 + 0 * r[m], _W * 0.05 + 0 * r[m], m, [(7, 'motion', ())], b['motion'][m])]
+            (r[m] + b['motion_t'][m], -_W * 0.05 + 0 * r[m], _W * 0.05 + 0 * r[m], m, [(8, 'motion', ())], b['motion'][m])]
 
 def beat_basis(ops, b: dict, n: int, fs: float, T: int):
     "(n, 8, T) basis rows `ROWS` from the flattened beats `b` (see `_beats`)."
@@ -688,17 +707,18 @@ def beat_basis(ops, b: dict, n: int, fs: float, T: int):
             ops.scatter_add(out[row], idx, v * g)
     return ops.contiguous(out.reshape(len(ROWS), n, Tp)[:, :, ml:ml + T].swapaxes(0, 1))
 
-# %% ../nbs/20_simulate.ipynb #353dddd3
+# %% ../nbs/20_simulate.ipynb #83d6167e
 def amplitude_matrix(table) -> np.ndarray:
-    "(n, 8, 7) amplitudes of rows P, Q, R, S, T, ST, N for the independent leads, MI knobs applied."
+    "(n, 8, 8) amplitudes of rows P, Q, R, S, T, ST, N, Rn for the independent leads, MI knobs applied."
     t = _tab(table)
     p = territory_pattern(t.territory, t.axis_jitter)
     a = {w: t.stack([f'{w}_{l}' for l in IND_LEADS]) for w in WAVES}
     k = {c: np.asarray(t[c], np.float64)[:, None] for c in ('q_depth', 'r_loss', 'st_elev', 't_inv', 't_scale', 'distort_amp')}
     return np.stack([a['P'], a['Q'] - k['q_depth'] * p, a['R'] - k['r_loss'] * p * np.abs(a['R']), a['S'],
-                     a['T'] * k['t_scale'] - k['t_inv'] * p, a['ST'] + k['st_elev'] * p, k['distort_amp'] * p], axis=2)
+                     a['T'] * k['t_scale'] - k['t_inv'] * p, a['ST'] + k['st_elev'] * p, k['distort_amp'] * p,
+                     a['Rn'] - k['r_loss'] * p * np.abs(a['Rn'])], axis=2)
 
-# %% ../nbs/20_simulate.ipynb #e8cf5b9e
+# %% ../nbs/20_simulate.ipynb #824cc5eb
 def _aa_fir(taps: int = 13) -> np.ndarray:
     "Least-squares FIR of PTB-XL's anti-alias response at 100 Hz: flat to 39 Hz, -8 dB at 45 Hz, closed at 50 Hz."
     from scipy.signal import firls
@@ -707,15 +727,20 @@ def _aa_fir(taps: int = 13) -> np.ndarray:
 AA_FIR = _aa_fir()
 
 def _white(ops, rng, shape):
-    """Zero-mean white noise of variance 1 / 73.9^2 per sample: uniform 8-bit integers, the cheapest draw there is.
-    The EMG filter sums 7 of them, so the shaped noise is close to Gaussian; its level absorbs the scale."""
-    return ops.f32(np.frombuffer(rng.bytes(int(np.prod(shape))), dtype=np.int8).reshape(shape))
+    """Zero-mean white noise of variance 73.9^2 per sample: uniform 8-bit integers, the cheapest draw there is (the
+    caller divides by 73.9). The EMG and anti-alias FIRs sum ~15 of them, so the shaped noise is close to Gaussian."""
+    a = np.frombuffer(rng.bytes(int(np.prod(shape))), dtype=np.int8).reshape(shape)
+    return a if ops.name == 'numpy' else ops.f32(a)       # numpy: int8 * float32 gives float32, no conversion pass
 
-def _noise_rows(ops, t: _Tab, rng, fs: float, T: int):
+def _wander_mix(cov) -> np.ndarray:
+    "(8, 8) A with A A^T = cov: the lead structure of the wander and settling couplings."
+    w, V = np.linalg.eigh(np.asarray(cov, np.float64)); return V * np.sqrt(np.clip(w, 0, None))
+
+def _noise_rows(ops, t: _Tab, rng, fs: float, T: int, wander_cov=np.eye(8)):
     "(n, 5, T) non-beat noise rows (resp, drift1, drift2, settle, mains) and the (n, 8, 6) couplings incl. motion."
     n = t.n; g = lambda c: np.asarray(t[c], np.float64)[:, None]
     ph = rng.uniform(0, 2 * np.pi, (n, 4)); fd = g('wander_f') * rng.uniform(0.6, 1.6, (n, 2))
-    z = rng.standard_normal((n, 8, 4)); u = rng.uniform(0.5, 1.5, (n, 8))
+    z = (rng.standard_normal((n, 4, 8)) @ _wander_mix(wander_cov).T).swapaxes(1, 2); u = rng.uniform(0.5, 1.5, (n, 8))
     freq = np.concatenate([g('f_hf'), fd, g('mains_df')], 1)                               # (n, 4)
     tt = ops.f32(np.arange(T) / fs)
     mains = ops.f32(2 * np.pi * ((50 * np.arange(T)) % fs) / fs)                             # 50 Hz carrier, exact phase
@@ -728,6 +753,25 @@ def _noise_rows(ops, t: _Tab, rng, fs: float, T: int):
                   g('mains') * u, g('motion_amp') * rng.standard_normal((n, 8))], axis=2)
     return rows, C
 
+def _emg_noise(ops, x, level, em: dict, rng, T: int, noise: str = 'numpy'):
+    """Add to x (n, 8, T) the electrode-level EMG of I, II, V1-V6: white sources at RA, LA, LL give I = LA - RA and
+    II = LL - RA (correlated through RA); each chest lead has its own source plus a shared one (`chest_rho`); limb and
+    chest noise are shaped by their FIRs. Each source gets a per-record factor exp(lead_sd * N(0, 1)); `level` scales it."""
+    n = len(level); hl, hc = np.asarray(em['fir_limb'], np.float64), np.asarray(em['fir_chest'], np.float64)
+    Tp, rho = T + len(hl) - 1, float(em['chest_rho'])
+    k = np.asarray(level, np.float64)[:, None] * np.exp(em['lead_sd'] * rng.standard_normal((n, 10)))
+    if noise == 'device' and ops.name == 'torch':
+        from mi_ecg_nb.config import torch_generator
+        w = ops.t.randn((n, 10, Tp), generator=torch_generator(int(rng.integers(2**31)), device=ops.device), device=ops.device)
+    else: w, k = _white(ops, rng, (n, 10, Tp)), k / 73.9
+    ch = np.sqrt(np.asarray(em['chest'], np.float64))
+    lim = w[:, :3] * ops.f32(k[:, :3] * np.sqrt(np.asarray(em['limb'], np.float64)))[..., None]        # RA, LA, LL
+    V = w[:, 4:] * ops.f32(k[:, 4:] * ch * np.sqrt(1 - rho))[..., None]
+    if rho > 0: V += w[:, 3:4] * ops.f32(k[:, 3:4] * ch * np.sqrt(rho))[..., None]
+    x[:, 0] += ops.fir(lim[:, 1] - lim[:, 0], hl, T); x[:, 1] += ops.fir(lim[:, 2] - lim[:, 0], hl, T)
+    x[:, 2:] += ops.fir(V, hc, T)
+
+# %% ../nbs/20_simulate.ipynb #271588a4
 def _shift_leads(ops, x, shift_s, fs: float):
     "Delay each lead by its own (fractional) number of samples, linear interpolation, edges held."
     T = x.shape[-1]
@@ -736,7 +780,7 @@ def _shift_leads(ops, x, shift_s, fs: float):
     i0 = ops.clip(ops.floor_int(pos), 0, T - 2); f = pos - ops.to_f32(i0)
     return ops.gather_t(x, i0) * (1 - f) + ops.gather_t(x, i0 + 1) * f
 
-# %% ../nbs/20_simulate.ipynb #def6fc6f
+# %% ../nbs/20_simulate.ipynb #15068827
 CHUNK = 256
 
 def _render_chunk(ops, t: _Tab, rng, fs: float, T: int, duration: float, params: SimParams, noise: str, out=None):
@@ -744,22 +788,14 @@ def _render_chunk(ops, t: _Tab, rng, fs: float, T: int, duration: float, params:
     n = t.n
     B = beat_basis(ops, _beats(t, _rhythm(t, duration), rng, duration, params), n, fs, T)
     g = t.gain[:, None, None]                                   # calibration gain folded into every coefficient
-    x = ops.f32(amplitude_matrix(t) * g) @ B[:, :7]
+    x = ops.f32(amplitude_matrix(t) * g) @ B[:, :NCARD]
     sh = t.stack(SHIFTS)
     m = np.flatnonzero(np.abs(sh).max(1) > 0)
     if len(m): x[ops.i64(m)] = _shift_leads(ops, x[ops.i64(m)], sh[m], fs)
-    rows, C = _noise_rows(ops, t, rng, fs, T)
+    rows, C = _noise_rows(ops, t, rng, fs, T, params.doc['wander_model']['cov'])
     C = C * g
-    if (C[:, :, 5] != 0).any(): x += ops.f32(C[:, :, 5:]) @ B[:, 7:]                 # motion transients
-    lvl = t.emg[:, None] * np.exp(0.3 * rng.standard_normal((n, 8))) * g[:, :, 0]
-    if (lvl > 0).any():
-        fir = np.asarray(params.doc['emg_fir'], np.float64)
-        L = len(fir)
-        if noise == 'device' and ops.name == 'torch':
-            from mi_ecg_nb.config import torch_generator
-            wn = ops.t.randn((n, 8, T + L - 1), generator=torch_generator(int(rng.integers(2**31)), device=ops.device), device=ops.device)
-        else: wn = _white(ops, rng, (n, 8, T + L - 1))
-        x += ops.fir(wn, fir / np.sqrt((fir ** 2).sum()), T) * ops.f32(lvl / (73.9 if noise != 'device' else 1.0))[..., None]
+    if (C[:, :, 5] != 0).any(): x += ops.f32(C[:, :, 5:]) @ B[:, NCARD:]             # motion transients
+    if (t.emg > 0).any(): _emg_noise(ops, x, t.emg * t.gain, params.doc['emg_model'], rng, T, noise)
     lp = t.lowpass > 0
     if lp.any():                                                  # the recorder's anti-alias filter, then what survives it
         y = ops.fir_same(x, AA_FIR)
@@ -774,7 +810,7 @@ def _render_chunk(ops, t: _Tab, rng, fs: float, T: int, duration: float, params:
         x -= (ops.mean_last(x) - ops.f32(t.stack(OFFSETS))[..., None]) * ops.f32(t.center[:, None, None] > 0)
     return derive_leads(x, out)
 
-# %% ../nbs/20_simulate.ipynb #f939a22a
+# %% ../nbs/20_simulate.ipynb #7d697c21
 def _check_grid(fs, duration) -> int:
     for nm, v in (('fs', fs), ('duration', duration)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v) or v <= 0:
@@ -824,7 +860,7 @@ def normalize_leads(x, how: str | None = None):
     lo, hi = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
     return (x - lo) / (hi - lo + 1e-6) * 2 - 1
 
-# %% ../nbs/20_simulate.ipynb #a90c1087
+# %% ../nbs/20_simulate.ipynb #55bc0c94
 PRODUCIBLE = ['super_NORM', 'super_MI', 'sub_NORM'] + [f'sub_{c}' for c in MI_SUBCLASSES]
 
 def target_columns(task: str = 'superclass') -> list[str]:
@@ -847,7 +883,7 @@ def cohort_labels(table: pd.DataFrame) -> pd.DataFrame:
     lab['has_super'] = True; lab['mi'] = (~norm).astype(np.uint8); lab['mi_vs_norm'] = lab['mi'].astype(np.int8)
     return lab
 
-# %% ../nbs/20_simulate.ipynb #1ae052a8
+# %% ../nbs/20_simulate.ipynb #bde405a5
 @dataclass
 class SimCohort:
     "A simulated cohort: signals (n, 12, T) float32 mV (numpy, or torch on the torch backend), the parameter table, labels."
@@ -885,7 +921,7 @@ def simulate_cohort(n: int, cls='NORM', fs: float = 100, duration: float = 10.0,
     sig = render(table, fs, duration, backend, device, seed, params, noise, normalize, threads, progress)
     return SimCohort(sig, table, cohort_labels(table), float(fs), seed)
 
-# %% ../nbs/20_simulate.ipynb #daec09f2
+# %% ../nbs/20_simulate.ipynb #713d2cdd
 def plot_ecg(x: np.ndarray, fs: float = 100, title: str = '', rhythm_lead: str = 'II', ax=None):
     "Plot a (12, T) record in mV on ECG paper: 3x4 layout of 2.5 s per lead plus a 10 s rhythm strip."
     import matplotlib.pyplot as plt
@@ -913,7 +949,7 @@ def plot_ecg(x: np.ndarray, fs: float = 100, title: str = '', rhythm_lead: str =
     ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=9)
     return ax
 
-# %% ../nbs/20_simulate.ipynb #59ded4cc
+# %% ../nbs/20_simulate.ipynb #cfff433f
 KNOB_DEMO = dict(q_depth=[0, 0.15, 0.3], r_loss=[0, 0.3, 0.6], st_elev=[0, 0.1, 0.2, 0.3], t_inv=[0, 0.2, 0.4],
                  t_scale=[0.6, 1.0, 1.3], qrs_widen=[1.0, 1.15, 1.3], jitter=[0, 0.1], distort_amp=[0, 0.05, 0.1],
                  shift_sd=[0, 0.006, 0.012])
@@ -938,7 +974,7 @@ def plot_knobs(territory: str = 'IMI', lead: str = 'III', seed: int = 0, fs: flo
     plt.tight_layout()
     return fig
 
-# %% ../nbs/20_simulate.ipynb #90fd0e90
+# %% ../nbs/20_simulate.ipynb #eb8d8425
 PTBXL_SIG_NAMES = [l.upper() if l.startswith('a') else l for l in LEADS]
 
 def scp_codes(table: pd.DataFrame) -> list[str]:
@@ -982,7 +1018,7 @@ def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: b
     with atomic_path(out / 'ptbxl_database.csv') as t: db.to_csv(t, index=False)
     return out
 
-# %% ../nbs/20_simulate.ipynb #d45112c3
+# %% ../nbs/20_simulate.ipynb #c56be3a8
 def bench_simulate(settings=None, quick: bool = False) -> dict:
     "Records/s of the numpy and torch backends and of NeuroKit2 multileads (reference), JSON-able."
     import torch, neurokit2 as nk

@@ -25,10 +25,16 @@ def test_limb_lead_identities_hold_on_every_record_noise_included():
     assert (c.params.emg > 0).all() and (c.params.wander > 0).all()          # noise really was on
 
 
-def test_records_are_zero_mean_per_lead_like_ptbxl():
-    x = simulate_cohort(16, MIX, seed=3).signals
-    np.testing.assert_allclose(x.mean(-1), 0, atol=1e-5)
+def test_lead_means_are_ptbxl_like_residual_offsets():
+    c = simulate_cohort(200, MIX, seed=3)
+    m = c.signals.mean(-1)
+    off = c.params[[f'offset_{l}' for l in ('I', 'II', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6')]].to_numpy()
+    np.testing.assert_allclose(m[:, [0, 1, 6, 7, 8, 9, 10, 11]], off, atol=2e-5)   # the mean of each lead is its drawn offset
+    np.testing.assert_allclose(m[:, 2], m[:, 1] - m[:, 0], atol=1e-6)                # and the derived leads' means follow
+    assert 0.0015 < np.median(np.abs(m)) < 0.004 and np.abs(m).max() < 0.03          # PTB-XL: |mean| median ~2.5 µV, not 0
+    assert 0.3 < np.corrcoef(m[:, 0], m[:, 1])[0, 1] < 0.8                          # I and II share the RA electrode
     assert np.abs(simulate_cohort(16, MIX, seed=3, artifacts={'center': False}).signals.mean(-1)).max() > 0.01
+    assert (simulate_cohort(4, MIX, seed=3, artifacts=False).params[[f'offset_{l}' for l in ('I', 'V6')]] == 0).all().all()
 
 
 def test_paper_normalisation_is_an_option_and_breaks_the_identities():
@@ -194,7 +200,9 @@ def test_bad_input_is_a_clear_error(kw, what):
     (('classes', 'MI', 'knobs', 'st_elev'), "'st_elev'"),
     (('classes', 'NORM', 'morph'), "'morph'"),
     (('territory_prior',), "'territory_prior'"),
-    (('emg_fir',), "'emg_fir'"),
+    (('emg_model',), "'emg_model'"),
+    (('wander_model',), "'wander_model'"),
+    (('classes', 'MI', 'noise', 'offset'), "'offset'"),
 ])
 def test_a_parameter_file_missing_keys_names_them(tmp_path, path, key):
     doc = json.loads(json.dumps(load_sim_params().doc))
