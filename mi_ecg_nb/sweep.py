@@ -24,10 +24,11 @@ from .evaluate import (SUPERCLASSES, evaluate_predictions, mean_ci, paired_diffe
 # %% auto #0
 __all__ = ['MODELS', 'STRATEGIES', 'TABLES', 'log', 'FAKE_RUNNER', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME',
            'PENDING_METRICS', 'PAPER', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner', 'get_runner',
-           'fake_run_one', 'fake_pretrain_one', 'real_describe_data', 'real_run_one', 'synthetic_records',
-           'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
-           'execute_run', 'SweepResult', 'grid_table', 'run_sweep', 'report_banner', 'collect_runs', 'results_table',
-           'gains', 'best_run', 'make_fake_sweep', 'run_summary', 'export_html', 'auto_preset', 'register_cli']
+           'fake_run_one', 'fake_pretrain_one', 'real_describe_data', 'finetune_head', 'real_run_one',
+           'synthetic_records', 'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref',
+           'settings_from_ref', 'execute_pretrain', 'execute_run', 'SweepResult', 'grid_table', 'run_sweep',
+           'report_banner', 'collect_runs', 'results_table', 'gains', 'best_run', 'make_fake_sweep', 'run_summary',
+           'export_html', 'auto_preset', 'register_cli']
 
 # %% ../nbs/70_sweep.ipynb #d92fedec
 MODELS = ('gru', 'transformer')
@@ -223,7 +224,11 @@ def real_describe_data(data: str, settings: Settings) -> dict:
     n_train = int((ds.meta.split.to_numpy() == 'train').sum())
     return dict(kind='sample' if ds.is_sample else 'full', root=str(ds.root), n_records=len(ds), n_train=n_train)
 
-# %% ../nbs/70_sweep.ipynb #af5c3cc7
+# %% ../nbs/70_sweep.ipynb #e9b548dc
+def finetune_head(strategy: str) -> str:
+    "Strategies that trained a classification head on synthetic labels keep it; the MAE's new head starts fresh."
+    return 'keep' if strategy in ('supervised', 'joint') else 'fresh'
+
 def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     "Train one run with `mi_ecg_nb.train.train_classifier`; its predictions.npz and history.csv are copied into `out_dir`."
     from mi_ecg_nb import train
@@ -231,14 +236,14 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and not spec.pretrained and spec.ratio > 0 else None
     res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed,
                                  out_dir=tdir, settings=settings, init=spec.init or None, epochs=spec.epochs,
-                                 device=spec.device, extra_train=extra, progress=False)
+                                 device=spec.device, extra_train=extra, init_head=finetune_head(spec.strategy), progress=False)
     for name in ('predictions.npz', 'history.csv'):
         if (tdir / name).is_file():
             with atomic_path(Path(out_dir) / name) as t: shutil.copyfile(tdir / name, t)
     keep = ('n_train', 'n_train_real', 'n_extra', 'n_val', 'n_test', 'epochs_run', 'best_epoch', 'stopped_early', 'device', 'wall_s', 'n_params')
     return dict(is_sample=bool(ds.is_sample), **{k: res.get(k) for k in keep if k in res})
 
-# %% ../nbs/70_sweep.ipynb #53146711
+# %% ../nbs/70_sweep.ipynb #0e7e3313
 def _pretrain_api():
     try: from mi_ecg_nb import pretrain
     except ImportError as e:
@@ -251,33 +256,23 @@ def synthetic_records(spec: RunSpec, ds, settings: Settings) -> dict:
     return _pretrain_api().ratio_synth_set(ds, spec.ratio, seed=spec.seed, task=spec.task)
 
 def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Path:
-    "Pretrain with `train.pretrain_model` (issue 7) on n_synth records (Table 1) or the run's ratio set (Table 2)."
-    import inspect
+    "Pretrain with `train.pretrain_model` on n_synth records (Table 1) or on the run's ratio set (Table 2)."
     from mi_ecg_nb import train
-    fn = getattr(train, 'pretrain_model', None)
-    if fn is None: _bad('the pretraining entry point is not available', expected='mi_ecg_nb.train.pretrain_model (issue 7)',
-                        found='no such function', fix='update mi-ecg-nb, run base arms only, or use --runner fake')
     ds = _load_data(ps.data, settings)
-    kw = dict(task=ps.task, epochs=ps.epochs, device=ps.device, ds=ds, progress=False)
-    if ps.ratio > 0: kw['cohort'] = _pretrain_api().ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task)
-    n = len(kw['cohort']['signals']) if ps.ratio > 0 else ps.n_synth
-    params = inspect.signature(fn).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        if 'cohort' in kw and 'cohort' not in params:
-            _bad('pretrain_model cannot take the ratio set', expected='a cohort= argument (the records the base arm adds)',
-                 found=f'parameters {list(params)}', fix='wire real_pretrain_one to the pretraining API')
-        kw = {k: v for k, v in kw.items() if k in params}
-    res = fn(ps.strategy, ps.model, n, ps.seed, Path(out_dir), settings, **kw)
-    ckpt = Path(res['checkpoint']) if isinstance(res, dict) and res.get('checkpoint') else Path(out_dir) / 'checkpoint.pt'
+    synth = _pretrain_api().ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task) if ps.ratio > 0 else None
+    res = train.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir), settings,
+                               task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,
+                               epochs=ps.epochs, device=ps.device, progress=False)
+    ckpt = Path(res.get('checkpoint') or Path(out_dir) / 'checkpoint.pt')
     if not ckpt.is_file(): _bad('pretraining wrote no checkpoint', expected=str(ckpt), found='no file', fix='see the pretraining log')
     return ckpt
 
 REAL_RUNNER = Runner('real', real_run_one, real_pretrain_one, real_describe_data)
 
-# %% ../nbs/70_sweep.ipynb #f792dab5
+# %% ../nbs/70_sweep.ipynb #891f6ef3
 RUN_TEMPLATE, SUMMARY_TEMPLATE = '90_run_report.ipynb', '92_sweep_summary.ipynb'
 
-# %% ../nbs/70_sweep.ipynb #c8ae74b0
+# %% ../nbs/70_sweep.ipynb #1c7ad734
 LOCK_NAME, PENDING_METRICS = '.sweep.lock', '_metrics.pending.json'
 
 def _pid_alive(pid: int) -> bool:
@@ -303,7 +298,7 @@ def sweep_lock(sweep_dir: Path):
     try: yield lock
     finally: lock.unlink(missing_ok=True)
 
-# %% ../nbs/70_sweep.ipynb #a5c6ffba
+# %% ../nbs/70_sweep.ipynb #96457f09
 def _disk_full(e: OSError) -> bool: return getattr(e, 'errno', None) in (errno.ENOSPC, errno.EDQUOT)
 
 def _reraise(e): raise e
@@ -326,7 +321,7 @@ def check_writable(d: Path) -> Path:
              fix='pass --reports-dir DIR, or set [paths] reports_dir (env MI_ECG_PATHS__REPORTS_DIR)')
     return d
 
-# %% ../nbs/70_sweep.ipynb #1a9d13ad
+# %% ../nbs/70_sweep.ipynb #52391c50
 def settings_ref(settings: Settings) -> dict:
     "What a worker needs to rebuild `settings`: its file and the command-line overrides (env is inherited)."
     ov = {}
@@ -338,7 +333,7 @@ def settings_ref(settings: Settings) -> dict:
 
 def settings_from_ref(ref: dict) -> Settings: return load_settings(ref.get('file'), overrides=ref.get('overrides') or None)
 
-# %% ../nbs/70_sweep.ipynb #88b41334
+# %% ../nbs/70_sweep.ipynb #b4902e2f
 def execute_pretrain(ps: PretrainSpec, pdir: Path, sref: dict, runner: str) -> dict:
     "Run one pretraining unless its done.json exists; returns {'status', 'checkpoint', 'seconds' | 'error'}."
     pdir = Path(pdir)
@@ -364,7 +359,7 @@ def _failed(d: Path, e: BaseException) -> dict:
     except OSError: pass
     return dict(status='failed', error=msg)
 
-# %% ../nbs/70_sweep.ipynb #2b220187
+# %% ../nbs/70_sweep.ipynb #66e2bd88
 def _run_params(spec: RunSpec, run_dir: Path, sref: dict, runner: str) -> dict:
     return dict(spec_json=json.dumps(spec.to_dict()), out_dir=str(run_dir), settings_file=sref.get('file') or '',
                 overrides_json=json.dumps(sref.get('overrides') or {}), runner=runner if isinstance(runner, str) else runner.name)
@@ -375,7 +370,7 @@ def _papermill(template: Path, out_nb: Path, params: dict, cwd: Path | None = No
                         log_output=False, cwd=str(cwd) if cwd else None, execution_timeout=timeout,
                         request_save_on_cell_execute=True)
 
-# %% ../nbs/70_sweep.ipynb #91816047
+# %% ../nbs/70_sweep.ipynb #66b432ff
 def execute_run(spec: RunSpec, run_dir: Path, sref: dict, runner: str, template: Path | str | None = None) -> dict:
     "Execute one run's report notebook with papermill unless its metrics.json exists; returns {'status', ...}."
     run_dir = Path(run_dir)
@@ -398,7 +393,7 @@ def _promote_metrics(run_dir: Path) -> dict:
     (run_dir / PENDING_METRICS).unlink(missing_ok=True)
     return dict(headline=m.get('headline', {}).get('value'))
 
-# %% ../nbs/70_sweep.ipynb #9ad401e8
+# %% ../nbs/70_sweep.ipynb #27499f10
 @dataclass
 class SweepResult:
     "What a sweep did: its folder, the grid, each run's and pretraining's status, the summary, wall time."
@@ -422,7 +417,7 @@ def grid_table(runs: list[RunSpec], sweep_dir: Path | None = None) -> pd.DataFra
     if sweep_dir is not None: df['done'] = [(Path(sweep_dir) / i / 'metrics.json').is_file() for i in df.run_id]
     return df
 
-# %% ../nbs/70_sweep.ipynb #cde939e1
+# %% ../nbs/70_sweep.ipynb #88f2e132
 def _pretrain_dir(sweep_dir: Path, ps: PretrainSpec, data_info: dict) -> Path:
     return Path(sweep_dir) / 'pretrain' / f'{ps.key}-{cache_key(ps.to_dict(), data_info)[:8]}'
 
@@ -439,7 +434,7 @@ def _check_same_data(sweep_dir: Path, data_info: dict):
         _bad('this sweep folder was made with other data', expected=f"{old.get('kind')} data, as its finished runs",
              found=f"{data_info.get('kind')} data now", fix=f'use another --reports-dir, or delete {sweep_dir} to start over')
 
-# %% ../nbs/70_sweep.ipynb #6e8fc159
+# %% ../nbs/70_sweep.ipynb #7fa29746
 _WORKER_FNS = ('execute_run', 'execute_pretrain')
 
 def _exit_with_parent():
@@ -470,7 +465,7 @@ def _spawn(fn, args, tmp: Path, i: int):
     cmd = [sys.executable, '-c', 'import sys; from mi_ecg_nb.sweep import _worker; _worker(sys.argv[1], sys.argv[2])', str(job), str(result)]
     return subprocess.Popen(cmd), result
 
-# %% ../nbs/70_sweep.ipynb #1c8b7bb0
+# %% ../nbs/70_sweep.ipynb #7c80c4b1
 def _collect(proc, result: Path):
     import pickle
     if proc.returncode == 0 and result.is_file(): out = pickle.loads(result.read_bytes())
@@ -497,7 +492,7 @@ def _map(fn, jobs_args: list, jobs: int):
             for _, p, _ in running.values(): p.terminate()
             for _, p, _ in running.values(): p.wait()
 
-# %% ../nbs/70_sweep.ipynb #8c2f3922
+# %% ../nbs/70_sweep.ipynb #665a49e7
 def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = None, device: str | None = None,
               dry_run: bool = False, reports_dir: Path | str | None = None, runner: str = 'real',
               only: str | None = None, summary: bool = True) -> SweepResult:
@@ -515,9 +510,11 @@ def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = 
     res.seconds = time.time() - res.started
     return res
 
-# %% ../nbs/70_sweep.ipynb #7868e13f
+# %% ../nbs/70_sweep.ipynb #1cfa7275
 def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str, summary: bool):
     sref, sd = settings_ref(settings), res.sweep_dir
+    if settings.sweep(res.preset).max_steps_per_epoch:       # the preset's step budget reaches every run
+        sref['overrides'].setdefault('train.max_steps_per_epoch', settings.sweep(res.preset).max_steps_per_epoch)
     data_info = get_runner(runner).describe_data(settings.sweep(res.preset).data, settings)
     _check_same_data(sd, data_info)
     extra = dict(description=settings.sweep(res.preset).description, data=data_info, runner=runner, jobs=jobs,
@@ -544,7 +541,7 @@ def _run_all(res, todo, jobs, extra):
         res.status[r.run_id] = out; _write_status(res, extra)
         (log.warning if out['status'] == 'failed' else log.info)(f'{r.run_id}: {out["status"]}' + (f' ({out.get("error")})' if out['status'] == 'failed' else ''))
 
-# %% ../nbs/70_sweep.ipynb #39f416de
+# %% ../nbs/70_sweep.ipynb #50dd0cde
 def report_banner(kind: str, what: str = 'report') -> str:
     "Markdown warning for reports on the bundled sample ('sample') or from the fake runner ('fake'); '' otherwise."
     if kind == 'sample':
@@ -556,7 +553,7 @@ def report_banner(kind: str, what: str = 'report') -> str:
                 '(the `fake` runner), to show the layout and test the pipeline.')
     return ''
 
-# %% ../nbs/70_sweep.ipynb #32af6753
+# %% ../nbs/70_sweep.ipynb #47f03197
 PAPER = dict(
     table1={(0.0, 'gru-base'): 83.1, (0.0, 'gru-supervised'): 86.6, (1.0, 'gru-base'): 92.7},
     best=dict(value=89.3, lo=87.8, hi=90.7),
@@ -577,7 +574,7 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'frac', 'ratio', 'seed', 'status',
                                        'auc', 'lo', 'hi', 'demo', 'dir'])
 
-# %% ../nbs/70_sweep.ipynb #24459232
+# %% ../nbs/70_sweep.ipynb #1588cffe
 def _ok(x) -> bool: return x is not None and np.isfinite(float(x))
 
 def _fmt(s: dict, lo=None, hi=None) -> str:
@@ -603,7 +600,7 @@ def results_table(runs: pd.DataFrame, table: str) -> pd.DataFrame:
     t.columns = pd.MultiIndex.from_tuples(t.columns)
     return t[sorted(t.columns, key=lambda c: (c[0].split('-')[1] != 'base', c[0], ['ours', 'paper', 'n seeds'].index(c[1])))]
 
-# %% ../nbs/70_sweep.ipynb #50ab0e3e
+# %% ../nbs/70_sweep.ipynb #0d17f655
 def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     "Pretrained − base (same model, frac/ratio and seed): paired bootstrap per seed, then mean ± CI over seeds."
     key = 'frac' if table == 't1' else 'ratio'
@@ -622,7 +619,7 @@ def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0) -> 
            for (a, x), gg in g.groupby(['arm', key])]
     return pd.DataFrame(agg)
 
-# %% ../nbs/70_sweep.ipynb #4b94ce19
+# %% ../nbs/70_sweep.ipynb #3adcfba2
 def best_run(runs: pd.DataFrame) -> pd.Series | None:
     "The best arm (Table 2 if it ran, else Table 1) by mean headline AUROC over seeds, and its seed-0 (or first) run."
     for t in ('t2', 't1'):
@@ -647,7 +644,7 @@ def make_fake_sweep(dest: Path, preset: str = 'demo', settings: Settings | None 
                                                            description='fake runs (no training) to show the summary layout')))
     return dest
 
-# %% ../nbs/70_sweep.ipynb #09113c47
+# %% ../nbs/70_sweep.ipynb #0a164b48
 def run_summary(sweep_dir: Path, settings: Settings | None = None, template: Path | None = None) -> dict:
     "Execute the summary template into sweep_dir/summary.ipynb and export summary.html; returns {'status', ...}."
     settings = settings or load_settings(); sd = Path(sweep_dir)
@@ -666,7 +663,7 @@ def export_html(nb_path: Path, html_path: Path) -> Path:
     body, _ = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nbformat.read(nb_path, as_version=4))
     atomic_write_text(html_path, body); return Path(html_path)
 
-# %% ../nbs/70_sweep.ipynb #44868e52
+# %% ../nbs/70_sweep.ipynb #62687163
 def auto_preset(settings: Settings) -> str:
     "paper (full PTB-XL + GPU), quick (full PTB-XL), else demo."
     from mi_ecg_nb.ptbxl import find_ptbxl
@@ -688,7 +685,7 @@ def _cli_sweep(args, settings: Settings) -> int:
     if res.summary: print(f'summary: {res.summary.get("html") or res.summary}')
     return 0 if res.ok else 1
 
-# %% ../nbs/70_sweep.ipynb #65a600a3
+# %% ../nbs/70_sweep.ipynb #bc2e7303
 def register_cli(sub):
     "Add `mi-ecg sweep` to an argparse subparsers object."
     p = sub.add_parser('sweep', help='run a preset grid of runs as executed report notebooks, then the summary',

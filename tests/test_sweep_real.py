@@ -1,5 +1,7 @@
 """A tiny sweep through the REAL training entry points (mi_ecg_nb.train), one epoch on the bundled PTB-XL sample,
-executed through papermill, then its summary. Everything it writes is labelled a demonstration."""
+executed through papermill, then its summary: a real-only arm, a Table 1 arm pretrained on simulated records, a Table 2
+arm with synthetic records added to the training set and one pretrained (MAE) on the ratio's synthetic set. Everything
+it writes is labelled a demonstration."""
 import json
 from pathlib import Path
 
@@ -26,9 +28,9 @@ description = one epoch of the real models on the bundled sample
 data = sample
 seeds = 0
 fracs = 1.0
-ratios = 0.0
-table1_arms = gru-base
-table2_arms = gru-base
+ratios = 0.0,0.5
+table1_arms = gru-base,gru-supervised
+table2_arms = gru-base,transformer-mae
 epochs = 1
 pretrain_epochs = 1
 n_synth = 16
@@ -43,7 +45,8 @@ def test_tiny_real_sweep(tmp_path, monkeypatch):
     s = load_settings(ini, env={})
     res = run_sweep('tiny', s, runner='real')
     assert res.ok, (res.status, res.summary)
-    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't2-gru-base-ratio0-s0']
+    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0', 't2-gru-base-ratio0-s0',
+                                       't2-gru-base-ratio0.5-s0', 't2-transformer-mae-ratio0.5-s0']
     for rid in res.ids('done'):
         d = res.sweep_dir / rid
         assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'roc.png',
@@ -53,6 +56,14 @@ def test_tiny_real_sweep(tmp_path, monkeypatch):
         assert m['train_info']['epochs_run'] == 1
         assert 'DEMONSTRATION' in (d / 'report.ipynb').read_text()
         assert (d / 'train' / 'checkpoint.pt').is_file()
+        init = json.loads((d / 'train' / 'config.json').read_text())['init']
+        if 'supervised' in rid or 'mae' in rid:                        # fine-tuned from its pretrained encoder
+            assert init and Path(init).is_file() and Path(init).parent.parent == res.sweep_dir / 'pretrain', init
+        else:
+            assert init is None
+    assert json.loads((res.sweep_dir / 't2-gru-base-ratio0.5-s0' / 'metrics.json').read_text())['train_info']['n_extra'] > 0
+    assert json.loads((res.sweep_dir / 't2-gru-base-ratio0-s0' / 'metrics.json').read_text())['train_info'].get('n_extra', 0) == 0
+    assert len(list((res.sweep_dir / 'pretrain').glob('*/checkpoint.pt'))) == 2     # one Table 1, one Table 2 pretraining
     assert json.loads((res.sweep_dir / 'sweep.json').read_text())['demo'] is True
     assert 'DEMONSTRATION' in (res.sweep_dir / 'summary.html').read_text()
     res2 = run_sweep('tiny', s, runner='real', summary=False)
