@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ['SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'parse_value', 'Section', 'Settings',
            'find_settings_file', 'load_settings', 'make_rng', 'derive_seed', 'torch_generator', 'seed_everything',
            'get_device', 'apply_runtime', 'setup_logging', 'get_logger', 'atomic_path', 'atomic_write_text',
-           'cache_key', 'template_path']
+           'cache_key', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -210,7 +210,7 @@ class Section:
     def asdict(self) -> dict: return dict(self._values)
     def __repr__(self): return f'[{self._name}] ' + ', '.join(f'{k}={v!r}' for k, v in self._values.items())
 
-# %% ../nbs/00_config.ipynb #f9c0554c
+# %% ../nbs/00_config.ipynb #c9648941
 @dataclass(frozen=True)
 class Settings:
     "The pipeline's settings: typed, frozen sections, the settings file's folder and each value's source."
@@ -243,6 +243,15 @@ class Settings:
         return p if p.is_absolute() else (self.root / p)
 
     def asdict(self) -> dict: return {k: v.asdict() for k, v in self.sections.items()}
+
+    def overrides(self) -> dict:
+        "The command-line overrides, {'section.key': value} (lists for list values): with `file`, what a worker process or a papermill notebook needs to rebuild these settings."
+        out = {}
+        for k, src in self.sources.items():
+            if src != 'command-line flag': continue
+            sec, _, key = k.rpartition('.'); v = self.sections[sec][key]
+            out[k] = list(v) if isinstance(v, tuple) else v
+        return out
 
 # %% ../nbs/00_config.ipynb #28a3e19b
 def find_settings_file(start: Path | None = None, env=None) -> Path | None:
@@ -438,3 +447,12 @@ def template_path(name: str, settings: Settings | None = None) -> Path:
         if (r / name).is_file(): return (r / name).resolve()
     raise ConfigError(f'report template {name} not found', expected=f'{name} in ' + ' or '.join(map(str, roots or ['nbs/'])),
                       found='no such file', fix='run from a clone of the repository or reinstall mi-ecg-nb (pip install .)')
+
+# %% ../nbs/00_config.ipynb #36e021bf
+def export_html(nb_path, html_path=None, **options) -> Path:
+    "Write an executed notebook as HTML (atomically; default `<nb>.html` beside it); `options` go to nbconvert's `HTMLExporter`."
+    import nbformat
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter(**options).from_notebook_node(nbformat.read(nb_path, as_version=4))
+    dest = Path(html_path) if html_path is not None else Path(nb_path).with_suffix('.html')
+    atomic_write_text(dest, body); return dest
