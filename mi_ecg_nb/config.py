@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ['SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'parse_value', 'Section', 'Settings',
            'find_settings_file', 'load_settings', 'make_rng', 'derive_seed', 'torch_generator', 'seed_everything',
            'get_device', 'apply_runtime', 'setup_logging', 'get_logger', 'atomic_path', 'atomic_write_text',
-           'cache_key', 'template_path', 'export_html']
+           'cache_key', 'jsonable', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -401,7 +401,7 @@ def setup_logging(level: str = 'INFO'):
 
 def get_logger(name: str) -> logging.Logger: return logging.getLogger(f'mi_ecg_nb.{name}')
 
-# %% ../nbs/00_config.ipynb #5822d83e
+# %% ../nbs/00_config.ipynb #0c24c5e6
 @contextmanager
 def atomic_path(dest: Path | str):
     "Yield a temporary path beside `dest`; on success it is renamed to `dest`, on error removed."
@@ -434,7 +434,17 @@ def cache_key(*parts) -> str:
         h.update(b'\0')
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_config.ipynb #9cbea1c9
+def jsonable(x):
+    "`x` with numpy scalars and arrays, tuples and paths made plain JSON values; NaN and infinities become null."
+    if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray): return jsonable(x.tolist())
+    if isinstance(x, np.integer): return int(x)
+    if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
+    if isinstance(x, Path): return str(x)
+    return x
+
+# %% ../nbs/00_config.ipynb #8769336d
 def template_path(name: str, settings: Settings | None = None) -> Path:
     "The papermill template `name` (e.g. '90_run_report.ipynb'): the project's nbs/, else the installed copy."
     import importlib.util
@@ -448,7 +458,7 @@ def template_path(name: str, settings: Settings | None = None) -> Path:
     raise ConfigError(f'report template {name} not found', expected=f'{name} in ' + ' or '.join(map(str, roots or ['nbs/'])),
                       found='no such file', fix='run from a clone of the repository or reinstall mi-ecg-nb (pip install .)')
 
-# %% ../nbs/00_config.ipynb #36e021bf
+# %% ../nbs/00_config.ipynb #eebf5934
 def export_html(nb_path, html_path=None, **options) -> Path:
     "Write an executed notebook as HTML (atomically; default `<nb>.html` beside it); `options` go to nbconvert's `HTMLExporter`."
     import nbformat
