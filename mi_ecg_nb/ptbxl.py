@@ -24,9 +24,9 @@ __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSE
            'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'META_FILES', 'OPTIONAL_FILES', 'PTBXLError',
            'make_fixture_ptbxl', 'is_ptbxl_dir', 'find_ptbxl', 'read_database', 'read_statements', 'parse_header',
            'check_header', 'read_records', 'parse_scp_codes', 'make_labels', 'clean_metadata', 'MetadataTransform',
-           'source_key', 'PTBXL', 'assign_splits', 'load_ptbxl', 'find_sample', 'check_patient_disjoint',
-           'subset_fraction', 'info_table', 'read_sums', 'sha256_file', 'download_ptbxl', 'verify_ptbxl',
-           'serve_directory', 'make_sample', 'bench_data', 'register_cli']
+           'source_key', 'target_columns', 'PTBXL', 'assign_splits', 'load_ptbxl', 'find_sample',
+           'check_patient_disjoint', 'subset_fraction', 'info_table', 'read_sums', 'sha256_file', 'download_ptbxl',
+           'verify_ptbxl', 'serve_directory', 'make_sample', 'bench_data', 'register_cli']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -370,7 +370,14 @@ def source_key(root: Path, db: pd.DataFrame, fs: int = FS) -> str:
         h.update(repr((d, ents)).encode())
     return h.hexdigest()[:20]
 
-# %% ../nbs/10_ptbxl.ipynb #97355f6b
+# %% ../nbs/10_ptbxl.ipynb #74bf07f9
+def target_columns(task: str = 'superclass') -> list[str]:
+    "Label columns of a task, in the order of `PTBXL.targets(task)`: the 5 superclasses then the 23 subclasses, or MI vs rest."
+    if task == 'superclass': return [f'super_{c}' for c in SUPERCLASSES] + [f'sub_{c}' for c in SUBCLASSES]
+    if task == 'mi': return ['mi']
+    raise MiEcgError('unknown task', expected="'superclass' or 'mi'", found=repr(task), fix='pass task="superclass" or "mi"')
+
+# %% ../nbs/10_ptbxl.ipynb #c3a78f91
 @dataclass
 class PTBXL:
     "PTB-XL in memory: `signals[i]` ↔ `meta.iloc[i]` ↔ `labels.iloc[i]`."
@@ -390,15 +397,12 @@ class PTBXL:
 
     def targets(self, task: str) -> np.ndarray:
         "'superclass': (n, 28) = 5 superclasses then 23 subclasses; 'mi': (n, 1) MI vs rest. float32."
-        if task == 'superclass':
-            return self.labels[[f'super_{c}' for c in SUPERCLASSES] + [f'sub_{c}' for c in SUBCLASSES]].to_numpy(np.float32)
-        if task == 'mi': return self.labels[['mi']].to_numpy(np.float32)
-        raise MiEcgError('unknown task', expected="'superclass' or 'mi'", found=repr(task), fix='pass task="superclass" or "mi"')
+        return self.labels[target_columns(task)].to_numpy(np.float32)
 
     def target_names(self, task: str) -> list[str]:
         return SUPERCLASSES + [f'sub_{c}' for c in SUBCLASSES] if task == 'superclass' else ['MI']
 
-# %% ../nbs/10_ptbxl.ipynb #8257421c
+# %% ../nbs/10_ptbxl.ipynb #ae629d1a
 def assign_splits(folds: pd.Series, settings: Settings) -> np.ndarray:
     "'train' / 'val' / 'test' / 'unused' from `strat_fold` and [ptbxl] train_folds, val_fold, test_fold."
     p = settings.ptbxl
@@ -416,7 +420,7 @@ def _build_tables(root: Path, db: pd.DataFrame, settings: Settings):
     meta['split'] = assign_splits(meta.strat_fold, settings)
     return meta, labels
 
-# %% ../nbs/10_ptbxl.ipynb #666dd76a
+# %% ../nbs/10_ptbxl.ipynb #b553a3b5
 def load_ptbxl(path: Path | str | None = None, settings: Settings | None = None, sample: bool | None = None,
                cache: bool = True, progress: bool = True) -> PTBXL:
     """PTB-XL from `path` (default: `PTBXL_DIR`/settings). `sample=True` loads the bundled sample; with `sample=None`
@@ -443,7 +447,7 @@ def load_ptbxl(path: Path | str | None = None, settings: Settings | None = None,
         signals = _write_cache(cdir, read, meta, labels, key, root) if cache else read()
     return PTBXL(signals, meta, labels, root, is_sample, s.ptbxl.sampling_rate)
 
-# %% ../nbs/10_ptbxl.ipynb #111d3d04
+# %% ../nbs/10_ptbxl.ipynb #b486c4a3
 def _write_cache(cdir: Path, read, meta, labels, key, root) -> np.ndarray:
     "Write the signals block by block into signals.npy as they are converted, then the tables, then done.json."
     cdir.mkdir(parents=True, exist_ok=True)
@@ -472,7 +476,7 @@ def _prune_caches(keep: Path):
             if json.loads((d / 'done.json').read_text()).get('root') == root: shutil.rmtree(d, ignore_errors=True)
         except (ValueError, OSError): pass
 
-# %% ../nbs/10_ptbxl.ipynb #3275ed51
+# %% ../nbs/10_ptbxl.ipynb #15dd6e3e
 def find_sample(settings: Settings | None = None) -> Path:
     "The bundled PTB-XL sample folder."
     s = settings or load_settings()
@@ -482,7 +486,7 @@ def find_sample(settings: Settings | None = None) -> Path:
                      found='no such folder', fix='run from a clone of the repository, or set [paths] sample_dir / '
                      'MI_ECG_PATHS__SAMPLE_DIR to the sample folder')
 
-# %% ../nbs/10_ptbxl.ipynb #1bf265d0
+# %% ../nbs/10_ptbxl.ipynb #e62efb37
 def check_patient_disjoint(meta: pd.DataFrame) -> None:
     "Raise if any patient_id has records in two of train/val/test."
     m = meta[meta.split.isin(['train', 'val', 'test'])]
@@ -492,7 +496,7 @@ def check_patient_disjoint(meta: pd.DataFrame) -> None:
                          found=f'{int((n > 1).sum())} patients, e.g. {n[n > 1].index[:5].tolist()}',
                          fix='use the published strat_fold column')
 
-# %% ../nbs/10_ptbxl.ipynb #a552b7a8
+# %% ../nbs/10_ptbxl.ipynb #c73f29bd
 def subset_fraction(labels: pd.DataFrame, train_idx: np.ndarray, frac: float, seed: int) -> np.ndarray:
     "Row positions of the training records kept when only `frac` of the MI-positive ones are kept."
     if not (isinstance(frac, (int, float)) and np.isfinite(frac) and 0.0 <= frac <= 1.0):
@@ -504,7 +508,7 @@ def subset_fraction(labels: pd.DataFrame, train_idx: np.ndarray, frac: float, se
     keep = make_rng(seed, 'subset', 'frac').choice(mi_idx, size=int(round(frac * len(mi_idx))), replace=False)
     return np.sort(np.concatenate([train_idx[~is_mi], keep]))
 
-# %% ../nbs/10_ptbxl.ipynb #9d7813c4
+# %% ../nbs/10_ptbxl.ipynb #ef0684a1
 def info_table(ds: PTBXL) -> pd.DataFrame:
     "Records per superclass (rows) and fold (columns), with split totals."
     y = ds.labels[[f'super_{c}' for c in SUPERCLASSES]].rename(columns=lambda c: c[6:])
@@ -516,7 +520,7 @@ def info_table(ds: PTBXL) -> pd.DataFrame:
     t['total'] = y.sum()
     return t.astype(int)
 
-# %% ../nbs/10_ptbxl.ipynb #9c7c1a80
+# %% ../nbs/10_ptbxl.ipynb #702889cd
 META_FILES = ['ptbxl_database.csv', 'scp_statements.csv']
 OPTIONAL_FILES = ['SHA256SUMS.txt', 'LICENSE.txt', 'RECORDS']
 
@@ -538,7 +542,7 @@ def _fetch(url: str, dest: Path, timeout: float = 60.0) -> int:
     part.replace(dest)
     return n
 
-# %% ../nbs/10_ptbxl.ipynb #3072e5ac
+# %% ../nbs/10_ptbxl.ipynb #04faf7e1
 def read_sums(path: Path) -> dict[str, str]:
     "Parse a `sha256  relative/path` file (SHA256SUMS.txt) into {path: hexdigest}."
     out = {}
@@ -554,7 +558,7 @@ def sha256_file(p: Path) -> str:
         while b := f.read(1 << 20): h.update(b)
     return h.hexdigest()
 
-# %% ../nbs/10_ptbxl.ipynb #f8a95a9c
+# %% ../nbs/10_ptbxl.ipynb #c0f5c8cd
 def download_ptbxl(dest: Path | str | None = None, url: str | None = None, settings: Settings | None = None,
                    n_workers: int = 8, progress: bool = True) -> Path:
     "Download PTB-XL's csv files and 100 Hz records into `dest`, resuming partial files, verified by SHA256SUMS.txt."
@@ -586,7 +590,7 @@ def _fetch_or_explain(url: str, dest: Path):
         raise PTBXLError(f'download failed: {url}', expected='a reachable PhysioNet mirror', found=f'{type(e).__name__}: {e}',
                          fix='check the network or [ptbxl] download_url, then run `mi-ecg data download` again: it resumes') from None
 
-# %% ../nbs/10_ptbxl.ipynb #1a909414
+# %% ../nbs/10_ptbxl.ipynb #b32b9e79
 def verify_ptbxl(root: Path | str, sums: Path | str | None = None, files: list[str] | None = None, progress: bool = True) -> dict:
     "{'checked', 'missing', 'bad', 'method'} for the PTB-XL tree at `root`."
     root = Path(root)
@@ -612,7 +616,7 @@ def verify_ptbxl(root: Path | str, sums: Path | str | None = None, files: list[s
         method = 'structure (headers valid, .dat sizes); no SHA256SUMS.txt found'
     return dict(checked=len(files), missing=missing, bad=bad, method=method)
 
-# %% ../nbs/10_ptbxl.ipynb #90300401
+# %% ../nbs/10_ptbxl.ipynb #a9f1417e
 def serve_directory(root: Path, port: int = 0):
     "Serve `root` over HTTP on 127.0.0.1 with Range support (for offline download tests). Returns (server, base_url)."
     import http.server, threading, functools
@@ -633,7 +637,7 @@ def serve_directory(root: Path, port: int = 0):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f'http://127.0.0.1:{srv.server_address[1]}/'
 
-# %% ../nbs/10_ptbxl.ipynb #786c5ad4
+# %% ../nbs/10_ptbxl.ipynb #f1e957bf
 def make_sample(src: Path | str, dest: Path | str, per_fold: dict | None = None, seed: int = 0) -> Path:
     "Copy a stratified sample of PTB-XL records (per fold: `per_fold` = {'MI': k, 'NORM': k, 'other': k}) to `dest`."
     src, dest = Path(src), Path(dest)
@@ -655,7 +659,7 @@ def make_sample(src: Path | str, dest: Path | str, per_fold: dict | None = None,
         if (src / n).is_file(): shutil.copy(src / n, dest / n)
     return dest
 
-# %% ../nbs/10_ptbxl.ipynb #94c064fc
+# %% ../nbs/10_ptbxl.ipynb #f2f81474
 def bench_data(settings: Settings | None = None, quick: bool = False, n: int | None = None) -> dict:
     "JSON-able timings of the PTB-XL reader against `wfdb.rdsamp` (same records, same run), first and cached loads."
     import platform, tempfile, wfdb
@@ -682,7 +686,7 @@ def bench_data(settings: Settings | None = None, quick: bool = False, n: int | N
     out.update(machine=platform.machine(), cpus=os.cpu_count(), python=platform.python_version(), numpy=np.__version__)
     return out
 
-# %% ../nbs/10_ptbxl.ipynb #592db633
+# %% ../nbs/10_ptbxl.ipynb #d94d8b92
 def _cli_download(args, settings):
     dest = download_ptbxl(args.dest, url=args.url, settings=settings)
     print(f'PTB-XL downloaded to {dest}; use it with: export PTBXL_DIR={dest}')

@@ -26,11 +26,11 @@ __all__ = ['IND_LEADS', 'DERIVE', 'WAVES', 'TIMINGS', 'WIDTHS', 'AMPS', 'KNOBS',
            'PTBXL_SIG_NAMES', 'derive_leads', 'check_params', 'split_territory', 'territory_pattern', 'default_knobs',
            'prior_params', 'SimParams', 'validate_sim_params', 'shipped_params_path', 'load_sim_params', 'Rhythm',
            'sinus_rhythm', 'rhythm_summary', 'derived_columns', 'draw_params', 'beat_basis', 'amplitude_matrix',
-           'render', 'normalize_leads', 'target_columns', 'target_mask', 'cohort_labels', 'SimCohort',
-           'simulate_cohort', 'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort', 'bench_simulate']
+           'render', 'normalize_leads', 'target_mask', 'cohort_labels', 'SimCohort', 'simulate_cohort', 'plot_ecg',
+           'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort', 'bench_simulate']
 
-# %% ../nbs/20_simulate.ipynb #b1359c22
-from .ptbxl import LEADS, SUPERCLASSES, SUBCLASSES, MI_SUBCLASSES
+# %% ../nbs/20_simulate.ipynb #3be7d9a5
+from .ptbxl import LEADS, SUPERCLASSES, SUBCLASSES, MI_SUBCLASSES, target_columns
 
 # %% ../nbs/20_simulate.ipynb #4a3e73b2
 IND_LEADS = ['I', 'II', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6']
@@ -579,12 +579,12 @@ def draw_params(n: int, cls='NORM', params=None, seed: int = 0, fixed: Mapping |
     check_params(t)
     return pd.concat([t, derived_columns(t, duration, params)], axis=1)
 
-# %% ../nbs/20_simulate.ipynb #69d5e511
+# %% ../nbs/20_simulate.ipynb #825833d1
 class _NumpyOps:
     name, device = 'numpy', 'cpu'
     def f32(self, a): return np.ascontiguousarray(a, dtype=np.float32)
     def i64(self, a): return np.asarray(a, dtype=np.int64)
-    exp, sin, cos, where, abs = staticmethod(np.exp), staticmethod(np.sin), staticmethod(np.cos), staticmethod(np.where), staticmethod(np.abs)
+    exp, cos, where = staticmethod(np.exp), staticmethod(np.cos), staticmethod(np.where)
     def floor_int(self, a): return np.floor(a).astype(np.int64)
     def to_f32(self, a): return a.astype(np.float32)
     def clip(self, a, lo=None, hi=None): return np.clip(a, lo, hi)
@@ -603,9 +603,6 @@ class _NumpyOps:
     def zeros(self, shape): return np.zeros(shape, np.float32)
     def gather_t(self, x, idx): return np.take_along_axis(x, idx, axis=-1)
     def cat(self, xs, axis): return np.concatenate(xs, axis=axis)
-    def numpy(self, a): return a
-    def sigmoid(self, x): return 0.5 * (1 + np.tanh(0.5 * x))
-    def amax(self, a): return float(a.max())
 
 class _TorchOps:
     name = 'torch'
@@ -616,9 +613,7 @@ class _TorchOps:
     def f32(self, a): return self.t.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=self.device)
     def i64(self, a): return self.t.as_tensor(np.asarray(a, dtype=np.int64), device=self.device)
     def exp(self, a): return self.t.exp(a)
-    def sin(self, a): return self.t.sin(a)
     def cos(self, a): return self.t.cos(a)
-    def abs(self, a): return self.t.abs(a)
     def where(self, c, a, b): return self.t.where(c, a, b)
     def floor_int(self, a): return self.t.floor(a).long()
     def to_f32(self, a): return a.float()
@@ -637,9 +632,6 @@ class _TorchOps:
     def zeros(self, shape): return self.t.zeros(shape, device=self.device, dtype=self.t.float32)
     def gather_t(self, x, idx): return self.t.gather(x, -1, idx)
     def cat(self, xs, axis): return self.t.cat(xs, dim=axis)
-    def numpy(self, a): return a.detach().cpu().numpy()
-    def sigmoid(self, x): return self.t.sigmoid(x)
-    def amax(self, a): return float(a.max())
 
 def _ops(backend: str, device=None):
     if backend == 'numpy': return _NumpyOps()
@@ -860,14 +852,8 @@ def normalize_leads(x, how: str | None = None):
     lo, hi = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
     return (x - lo) / (hi - lo + 1e-6) * 2 - 1
 
-# %% ../nbs/20_simulate.ipynb #55bc0c94
+# %% ../nbs/20_simulate.ipynb #de26d1ad
 PRODUCIBLE = ['super_NORM', 'super_MI', 'sub_NORM'] + [f'sub_{c}' for c in MI_SUBCLASSES]
-
-def target_columns(task: str = 'superclass') -> list[str]:
-    "Label columns of a task, in the order of `PTBXL.targets(task)`."
-    if task == 'superclass': return [f'super_{c}' for c in SUPERCLASSES] + [f'sub_{c}' for c in SUBCLASSES]
-    if task == 'mi': return ['mi']
-    raise MiEcgError('unknown task', expected="'superclass' or 'mi'", found=repr(task), fix="task='superclass'")
 
 def target_mask(task: str = 'superclass') -> np.ndarray:
     "Boolean mask over `target_columns(task)`: True where the simulator produces the label."
