@@ -163,13 +163,13 @@ def fit_record(x12: np.ndarray, r: np.ndarray, fs: float = 100, params=None, x0:
     r2 = 1 - (resid ** 2).sum() / max(((card - card.mean(1, keepdims=True)) ** 2).sum(), 1e-12)
     return dict(theta=unpack(sol.x), amps=a.T, base=base, resid=resid, r2=float(r2), nfev=int(sol.nfev))
 
-# %% ../nbs/21_sim_fit.ipynb #b3f6f699
+# %% ../nbs/21_sim_fit.ipynb #0da72456
 PSD_NPERSEG = 64
 
-def _quiet_mask(r: np.ndarray, th: dict, T: int, fs: float, rr: float) -> np.ndarray:
+def _quiet_mask(r: np.ndarray, th: dict, T: int, fs: float, rr: float, qt_exp: float) -> np.ndarray:
     "Samples outside every beat's P-onset..T-end span: the TP segments where only noise and wander remain."
     q = np.ones(T, bool); t = np.arange(T) / fs
-    sq = rr ** (1 / 3)
+    sq = rr ** qt_exp
     for ri in np.concatenate([[r[0] - rr], r, [r[-1] + rr]]):
         q &= ~((t > ri + th['P_t'] - 2.5 * th['P_w']) & (t < ri + (th['T_t'] + 2.5 * th['T_wr']) * sq))
     return q
@@ -182,7 +182,8 @@ def record_features(x12: np.ndarray, fs: float = 100, params=None) -> dict | Non
     rr = np.diff(r)
     if rr.max() / rr.min() > 1.6 or np.std(np.log(rr)) > 0.15: return None        # ectopy or missed beats
     d = delineate(x12, r, fs)
-    sq = float(np.median(rr)) ** (1 / 3)
+    qt_exp = sim._qt_exp(_fit_params(params))                # the QT rate law of the simulator's kernels
+    sq = float(np.median(rr)) ** qt_exp
     x0 = dict(P_t=d['P'], T_t=d['T'] / sq if np.isfinite(d['T']) else np.nan)   # NeuroKit2 starts the search
     f = fit_record(x12, r, fs, params, x0)
     th, base, res = f['theta'], f['base'], f['resid']
@@ -190,7 +191,7 @@ def record_features(x12: np.ndarray, fs: float = 100, params=None) -> dict | Non
     row.update({k: th[k] for k in TIMINGS}); row.update({f'log_{k}': float(np.log(th[k])) for k in WIDTHS})
     row.update(dict(zip(AMPS, f['amps'].T.ravel())))                       # wave-major, as AMPS
     mad = np.median(np.abs(res - np.median(res, 1, keepdims=True)), 1) * 1.4826
-    quiet = _quiet_mask(r, {**th, **_timings(th)}, x12.shape[1], fs, float(np.median(rr)))
+    quiet = _quiet_mask(r, th, x12.shape[1], fs, float(np.median(rr)), qt_exp)
     rq = res[:, quiet]
     emg_tp = np.median(np.median(np.abs(rq - np.median(rq, 1, keepdims=True)), 1)) * 1.4826 if quiet.sum() >= 50 else np.nan
     b = base[:, int(fs):]
