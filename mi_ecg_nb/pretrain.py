@@ -143,7 +143,7 @@ def pretrain_meta_transform(ds=None, synth_meta: pd.DataFrame | None = None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); return MetadataTransform().fit(synth_meta)
 
-# %% ../nbs/45_pretrain.ipynb #ec287a3b
+# %% ../nbs/45_pretrain.ipynb #e55554f1
 class SynthFeed:
     "`fit`'s training data: `feed(epoch) -> dict(x, meta, y)` of tensors on `device`, a fixed cohort or a fresh one per epoch."
     def __init__(self, n: int | None = None, seed: int = 0, task: str = 'superclass', meta_sampler: MetaSampler | None = None,
@@ -158,7 +158,6 @@ class SynthFeed:
         self.n, self.seed, self.task, self.sampler, self.fresh = (len(cohort['signals']) if cohort else int(n)), seed, task, meta_sampler, fresh
         self.device, self.cache_dir, self.sim_kw, self._fixed = torch.device(device), cache_dir, sim_kw, cohort
         self.mt = meta_transform or pretrain_meta_transform(synth_meta=self.cohort(0)['meta'])
-        self.calls = 0
 
     def _simulate(self, n, seed):
         return synth_cohort(n, seed, self.task, self.sampler, **self.sim_kw)
@@ -189,9 +188,7 @@ class SynthFeed:
         return dict(x=torch.from_numpy(c['signals']).to(self.device), meta=torch.from_numpy(self.mt.transform(c['meta'])).to(self.device),
                     y=torch.from_numpy(np.ascontiguousarray(c['targets'])).to(self.device))
 
-    def __call__(self, epoch: int = 0) -> dict:
-        self.calls += 1
-        return self.tensors(self.cohort(epoch))
+    def __call__(self, epoch: int = 0) -> dict: return self.tensors(self.cohort(epoch))
 
     def validation(self, n: int | None = None) -> dict:
         "A held-out synthetic cohort (own seed) as tensors, for early stopping."
@@ -394,7 +391,7 @@ def freeze_encoder(model: nn.Module) -> nn.Module:
     enc.train(False)
     return model
 
-# %% ../nbs/45_pretrain.ipynb #19348592
+# %% ../nbs/45_pretrain.ipynb #296855df
 def n_real_train(ds) -> int:
     "Real training records of the tasks (training split, with a diagnostic superclass)."
     return int(ds.labels.has_super.to_numpy().astype(bool)[ds.split_index('train')].sum())
@@ -407,7 +404,8 @@ def ratio_n_synth(n_real: int, ratio: float) -> int:
 
 def ratio_synth_set(ds, ratio: float, seed: int = 0, task: str = 'mi', **sim_kw) -> dict:
     "The `ratio x N_real` class-balanced synthetic records of a Table 2 run: dict(signals, meta, targets, territory, cls)."
-    n = ratio_n_synth(n_real_train(ds), ratio)
+    n_real = n_real_train(ds)
+    n = ratio_n_synth(n_real, ratio)
     out = synth_cohort(n, derive_seed(seed, 'ratio', float(ratio)), task, MetaSampler.from_ptbxl(ds), **sim_kw)
-    out.update(ratio=float(ratio), seed=seed, n_real=n_real_train(ds))
+    out.update(ratio=float(ratio), seed=seed, n_real=n_real)
     return out

@@ -533,7 +533,7 @@ def _plot_loss_weights(trace: pd.DataFrame, path):
     with atomic_path(path) as t: fig.savefig(t, dpi=110, format='png')
     plt.close(fig)
 
-# %% ../nbs/50_train.ipynb #312a76e6
+# %% ../nbs/50_train.ipynb #6006de55
 def pretrain_model(strategy: str | None = None, model: str | None = None, n_synth: int | None = None, seed: int | None = None,
                    out_dir=None, settings: Settings | None = None, *, task: str | None = None, ds=None, ratio: float | None = None,
                    synth: dict | None = None, epochs: int | None = None, fresh: bool | None = None, device: str | None = None,
@@ -568,7 +568,7 @@ def pretrain_model(strategy: str | None = None, model: str | None = None, n_synt
     result = dict(strategy=strategy, model=model, task=task, seed=seed, **info, weighting=weighting if strategy == 'joint' else None,
                   n_params=n_params(net), epochs_run=len(res.history), best_epoch=res.best_epoch, stopped_early=res.stopped_early,
                   device=res.device, fit_s=res.wall_s, wall_s=time.perf_counter() - t0, real_signals_used=0,
-                  meta_source=MetaSampler.from_ptbxl(ds).source if ds is not None else 'simulator',
+                  meta_source=feed.sampler.source if feed.sampler is not None else 'simulator',
                   best={k: v for k, v in res.best.items() if k.startswith(('val_', 'train_'))})
     if out is not None:
         if strategy == 'joint':
