@@ -16,7 +16,7 @@ __all__ = ['CLI_STAGES', 'BENCHES', 'build_parser', 'main']
 
 # %% ../nbs/80_cli.ipynb #d5350066
 CLI_STAGES = ['ptbxl', 'sim_fit', 'fidelity', 'train', 'sweep']
-BENCHES = {'data': 'ptbxl.bench_data', 'simulate': 'simulate.bench_simulate', 'fidelity': 'fidelity.bench_fidelity',
+BENCHES = {'data': 'ptbxl.bench_data', 'simulate': 'cohort.bench_simulate', 'fidelity': 'fidelity.bench_fidelity',
            'train': 'train.bench_train', 'evaluate': 'evaluate.bench_evaluate'}
 
 def _stage(name: str):

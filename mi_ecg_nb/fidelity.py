@@ -703,7 +703,7 @@ def load_fidelity_inputs(settings=None, n_per_class: int = 200, seed: int = 0, s
                          params_file: str | None = None, classes: Sequence[str] = CLASSES) -> FidelityInputs:
     "Real (comparison + floor) and synthetic records per class, and the training split's standardisation."
     from mi_ecg_nb.ptbxl import load_ptbxl
-    from mi_ecg_nb.simulate import simulate_cohort
+    from mi_ecg_nb.cohort import simulate_cohort
     settings = settings or load_settings()
     if split not in ('train', 'val', 'test', 'all'): raise MiEcgError('unknown split', expected="'train', 'val', 'test' or 'all'", found=repr(split))
     if data not in ('auto', 'full', 'sample'): raise MiEcgError('unknown data source', expected="'auto', 'full' or 'sample'", found=repr(data))

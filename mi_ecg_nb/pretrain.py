@@ -20,7 +20,7 @@ import torch.nn as nn
 from .config import (MiEcgError, Settings, atomic_path, cache_key, derive_seed, get_logger, make_rng,
                               torch_generator)
 from .ptbxl import SUPERCLASSES, SUBCLASSES, MI_SUBCLASSES, MetadataTransform, clean_metadata, target_columns
-from .simulate import simulate_cohort, PRODUCIBLE, target_mask
+from .cohort import simulate_cohort, PRODUCIBLE, target_mask
 from .models import ClassifierObjective, MAEDecoder, classification_loss, load_encoder, pos_weight_from_targets
 from .augment import Augment
 

@@ -11,7 +11,7 @@ import torch
 from mi_ecg_nb.config import load_settings, make_rng
 from mi_ecg_nb.evaluate import evaluate_predictions
 from mi_ecg_nb.ptbxl import load_ptbxl, make_fixture_ptbxl
-from mi_ecg_nb.simulate import simulate_cohort
+from mi_ecg_nb.cohort import simulate_cohort
 from mi_ecg_nb.train import train_classifier
 
 

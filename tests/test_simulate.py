@@ -7,8 +7,10 @@ import pytest
 
 from mi_ecg_nb.config import MiEcgError
 from mi_ecg_nb.ptbxl import LEADS
-from mi_ecg_nb.simulate import (ARTIFACTS, DERIVE, SHIFTS, _KNOB_OFF, _rhythm, _tab, draw_params, load_sim_params, prior_params,
-                                render, simulate_cohort, target_mask, validate_sim_params)
+from mi_ecg_nb.sim_params import (ARTIFACTS, DERIVE, SHIFTS, _KNOB_OFF, _rhythm, _tab, draw_params, load_sim_params, prior_params,
+                                  validate_sim_params)
+from mi_ecg_nb.render import render
+from mi_ecg_nb.cohort import simulate_cohort, target_mask
 
 MIX = {'NORM': 0.5, 'MI': 0.5}
 QUIET = dict(artifacts=False, hrv=False)

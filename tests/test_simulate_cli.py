@@ -8,7 +8,8 @@ import pytest
 
 from mi_ecg_nb.config import MiEcgError, load_settings
 from mi_ecg_nb.ptbxl import PTBXLError, load_ptbxl, LEADS
-from mi_ecg_nb.simulate import load_sim_params, simulate_cohort, target_mask, bench_simulate
+from mi_ecg_nb.sim_params import load_sim_params
+from mi_ecg_nb.cohort import simulate_cohort, target_mask, bench_simulate
 from mi_ecg_nb.sim_fit import register_cli, parse_cls, select_records, record_classes, fit_sim_params, write_sim_params
 
 ROOT = Path(__file__).resolve().parents[1]
