@@ -15,7 +15,7 @@ from .config import MiEcgError, apply_runtime, atomic_write_text, load_settings
 __all__ = ['CLI_STAGES', 'BENCHES', 'build_parser', 'main']
 
 # %% ../nbs/80_cli.ipynb #d5350066
-CLI_STAGES = ['ptbxl', 'sim_fit', 'fidelity', 'train', 'sweep']
+CLI_STAGES = ['ptbxl', 'sim_fit', 'fidelity', 'train', 'pretrain', 'sweep']
 BENCHES = {'data': 'ptbxl.bench_data', 'simulate': 'cohort.bench_simulate', 'fidelity': 'fidelity.bench_fidelity',
            'train': 'train.bench_train', 'evaluate': 'evaluate.bench_evaluate'}
 

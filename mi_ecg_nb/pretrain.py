@@ -1,6 +1,7 @@
-"""What is optimised before a classifier sees scarce real data: a synthetic data feed, supervised pretraining on
-synthetic labels, a masked autoencoder, and a joint reconstruction + classification objective with dynamic
-loss weighting; plus the helpers that move a pretrained encoder into a fresh classifier.
+"""What is optimised before a classifier sees scarce real data: supervised pretraining on synthetic labels, a
+masked autoencoder, and a joint reconstruction + classification objective with dynamic loss weighting; the
+helpers that move a pretrained encoder into a fresh classifier; and `pretrain_model` / `mi-ecg pretrain`, which
+run an objective through the training loop.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/pretrain.html.md"""
 
@@ -8,8 +9,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/pretrain.html.md"""
 
 # %% ../nbs/45_pretrain.ipynb #b3a348dc
 from __future__ import annotations
-import math, types, warnings
-from dataclasses import dataclass, field
+import json, math, time, types
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +17,22 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .config import (MiEcgError, Settings, atomic_path, cache_key, derive_seed, get_logger, make_rng,
-                              torch_generator)
-from .ptbxl import SUPERCLASSES, SUBCLASSES, MI_SUBCLASSES, MetadataTransform, clean_metadata, target_columns
-from .cohort import simulate_cohort, PRODUCIBLE, target_mask
-from .models import ClassifierObjective, MAEDecoder, classification_loss, load_encoder, pos_weight_from_targets
+from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_device, get_logger, jsonable,
+                              load_settings, seed_everything, torch_generator)
+from .ptbxl import SUPERCLASSES, load_ptbxl
+from .models import ClassifierObjective, MAEDecoder, build_model, classification_loss, load_encoder, n_params
 from .augment import Augment
+from .synth_feed import (MetaSampler, SynthFeed, pretrain_meta_transform, ratio_synth_set, synth_column_mask,
+                                  task_columns)
+from .loop import TrainConfig, fit, param_groups
 
 log = get_logger('pretrain')
 
 # %% auto #0
-__all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'SYNTH_COLUMNS', 'task_columns', 'synth_column_mask',
-           'META_COLUMNS', 'WEIGHTINGS', 'check_strategy', 'check_mask', 'check_training_rows', 'MetaSampler',
-           'synth_cohort', 'pretrain_meta_transform', 'SynthFeed', 'SupervisedObjective', 'segment_mask', 'masked_mse',
-           'MAEObjective', 'JointObjective', 'objective_param_groups', 'pretrain_augment', 'make_objective',
-           'objective_from_settings', 'load_pretrained', 'freeze_encoder', 'n_real_train', 'ratio_n_synth',
-           'ratio_synth_set']
+__all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'TASKS', 'WEIGHTINGS', 'check_strategy', 'check_mask',
+           'SupervisedObjective', 'segment_mask', 'masked_mse', 'MAEObjective', 'JointObjective',
+           'objective_param_groups', 'pretrain_augment', 'make_objective', 'objective_from_settings', 'load_pretrained',
+           'freeze_encoder', 'pretrain_model', 'pretrain_id', 'register_cli']
 
 # %% ../nbs/45_pretrain.ipynb #5ae86265
 STRATEGIES = ('supervised', 'mae', 'joint')
@@ -54,149 +54,17 @@ def check_mask(mask_ratio: float, mask_segment: int, T: int | None = None) -> No
         raise MiEcgError('bad mask segment length', expected=f'an integer in [1, {T or "T"}] (samples)',
                          found=repr(mask_segment), fix='set [pretrain] mask_segment, e.g. 50 (0.5 s at 100 Hz)')
 
-# %% ../nbs/45_pretrain.ipynb #7a1e9d7d
-# PTB-XL defines each task's label columns (`ptbxl.target_columns`) and the simulator knows which of them it
-# produces (`simulate.PRODUCIBLE`, `simulate.target_mask`); the pretraining stage uses the same definitions under
-# the names of this stage.
-SYNTH_COLUMNS = PRODUCIBLE          # labels the simulator produces
-task_columns = target_columns       # target columns of a task, in the order of `PTBXL.targets(task)`
-synth_column_mask = target_mask     # boolean mask over `task_columns(task)`: True where the simulator produces the label
+# %% ../nbs/45_pretrain.ipynb #a69fd5df
+TASKS = ('superclass', 'mi')
 
-# %% ../nbs/45_pretrain.ipynb #f085a5c4
-META_COLUMNS = ['age', 'sex', 'height', 'weight']
-
-def check_training_rows(meta: pd.DataFrame, what: str = 'metadata') -> None:
-    "The guard: every row must belong to the real training split (a `split` column, when present, says 'train')."
-    if 'split' in meta and (meta['split'] != 'train').any():
-        bad = meta['split'][meta['split'] != 'train']
-        raise MiEcgError(f'validation/test records passed to a pretraining {what} fit', expected="training rows only (split == 'train')",
-                         found=f'{len(bad)} rows of split(s) {sorted(set(bad))}', fix='pass ds.meta.iloc[ds.split_index("train")]')
-
-# %% ../nbs/45_pretrain.ipynb #bb191745
-@dataclass
-class MetaSampler:
-    "Synthetic metadata: whole (age, sex, height, weight) rows resampled from the real training records of each class."
-    pools: dict                        # class -> DataFrame of cleaned training rows
-    source: str = ''
-
-    @classmethod
-    def fit(cls, meta: pd.DataFrame, labels: pd.DataFrame, source: str = '') -> 'MetaSampler':
-        check_training_rows(meta, 'metadata sampler')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            m = clean_metadata(meta).reset_index(drop=True)
-        mi, mvn = labels['mi'].to_numpy() == 1, labels['mi_vs_norm'].to_numpy() == 0
-        pools = {c: m[sel] if sel.any() else m for c, sel in (('NORM', mvn), ('MI', mi))}
-        if len(m) == 0:
-            raise MiEcgError('no training rows for the metadata sampler', expected='at least one real training record',
-                             found='0 rows', fix='load PTB-XL (or the bundled sample) first')
-        return cls(pools, source)
-
-    @classmethod
-    def from_ptbxl(cls, ds) -> 'MetaSampler':
-        "Fitted on `ds`'s training split only."
-        tr = ds.split_index('train')
-        return cls.fit(ds.meta.iloc[tr], ds.labels.iloc[tr], f'{ds.root} train split ({len(tr)} records)')
-
-    def sample(self, classes, rng: np.random.Generator) -> pd.DataFrame:
-        "Metadata for records of `classes` ('NORM' / 'MI' per record), drawn with `rng`."
-        classes = np.asarray(classes)
-        out = pd.DataFrame(np.nan, index=np.arange(len(classes)), columns=META_COLUMNS)
-        for c, pool in self.pools.items():
-            idx = np.flatnonzero(classes == c)
-            if len(idx): out.iloc[idx] = pool[META_COLUMNS].to_numpy()[rng.integers(0, len(pool), len(idx))]
-        return out
-
-    def summary(self) -> pd.DataFrame:
-        return pd.DataFrame({c: dict(n=len(p), **p[META_COLUMNS].mean().round(2).to_dict(),
-                                     height_missing=round(float(p.height.isna().mean()), 3)) for c, p in self.pools.items()}).T
-
-# %% ../nbs/45_pretrain.ipynb #54623650
-def synth_cohort(n: int, seed: int = 0, task: str = 'superclass', meta_sampler: MetaSampler | None = None,
-                 mi_share: float = 0.5, mask_unknown: bool = True, **sim_kw) -> dict:
-    "Class-balanced NORM/MI synthetic records: dict(signals, meta, targets, territory, cls)."
-    task_columns(task)
-    if not (0 <= mi_share <= 1):
-        raise MiEcgError('bad MI share', expected='a number in [0, 1]', found=repr(mi_share), fix='use mi_share=0.5')
-    c = simulate_cohort(n, cls={'NORM': 1 - mi_share, 'MI': mi_share}, seed=derive_seed(seed, 'synth', 'signals'), **sim_kw)
-    y = c.labels[task_columns(task)].to_numpy(np.float32)
-    if mask_unknown and task == 'superclass': y[:, ~synth_column_mask(task)] = np.nan
-    cls = np.where(c.labels['mi'].to_numpy() == 1, 'MI', 'NORM')
-    meta = meta_sampler.sample(cls, make_rng(seed, 'synth', 'meta')) if meta_sampler is not None \
-        else c.meta[META_COLUMNS].reset_index(drop=True)
-    sig = c.signals if isinstance(c.signals, np.ndarray) else c.signals.detach().cpu().numpy()
-    return dict(signals=np.ascontiguousarray(sig, dtype=np.float32), meta=meta, targets=y,
-                territory=c.params['territory'].to_numpy().astype(str), cls=cls)
-
-# %% ../nbs/45_pretrain.ipynb #27611889
-def pretrain_meta_transform(ds=None, synth_meta: pd.DataFrame | None = None) -> MetadataTransform:
-    "The metadata transform of pretraining: fitted on `ds`'s training split (the guard), else on synthetic metadata."
-    if ds is not None:
-        tr = ds.split_index('train')
-        meta = ds.meta.iloc[tr]
-        check_training_rows(meta, 'metadata transform')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore'); return MetadataTransform().fit(meta)
-    if synth_meta is None:
-        raise MiEcgError('nothing to fit the metadata transform on', expected='a PTB-XL dataset or synthetic metadata',
-                         found='neither', fix='pass ds= or synth_meta=')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); return MetadataTransform().fit(synth_meta)
-
-# %% ../nbs/45_pretrain.ipynb #e55554f1
-class SynthFeed:
-    "`fit`'s training data: `feed(epoch) -> dict(x, meta, y)` of tensors on `device`, a fixed cohort or a fresh one per epoch."
-    def __init__(self, n: int | None = None, seed: int = 0, task: str = 'superclass', meta_sampler: MetaSampler | None = None,
-                 meta_transform: MetadataTransform | None = None, fresh: bool = False, device='cpu',
-                 cohort: dict | None = None, cache_dir=None, **sim_kw):
-        task_columns(task)
-        if cohort is None and not (isinstance(n, (int, np.integer)) and n >= 2):
-            raise MiEcgError('bad synthetic cohort size', expected='n >= 2 records', found=repr(n), fix='pass --n-synth N')
-        if cohort is not None and fresh:
-            raise MiEcgError('a given cohort cannot be fresh every epoch', expected='fresh=False with cohort=',
-                             found='fresh=True', fix='drop fresh, or let the feed simulate (cohort=None)')
-        self.n, self.seed, self.task, self.sampler, self.fresh = (len(cohort['signals']) if cohort else int(n)), seed, task, meta_sampler, fresh
-        self.device, self.cache_dir, self.sim_kw, self._fixed = torch.device(device), cache_dir, sim_kw, cohort
-        self.mt = meta_transform or pretrain_meta_transform(synth_meta=self.cohort(0)['meta'])
-
-    def _simulate(self, n, seed):
-        return synth_cohort(n, seed, self.task, self.sampler, **self.sim_kw)
-
-    def cohort(self, epoch: int = 0) -> dict:
-        "The numpy cohort of `epoch` (the same one every epoch unless fresh)."
-        if self.fresh and epoch > 0: return self._simulate(self.n, derive_seed(self.seed, 'epoch', epoch))
-        if self._fixed is None: self._fixed = self._cached(lambda: self._simulate(self.n, self.seed))
-        return self._fixed
-
-    def _cached(self, make):
-        if self.cache_dir is None: return make()
-        key = cache_key('synth', self.n, self.seed, self.task, repr(sorted(self.sim_kw.items())),
-                        None if self.sampler is None else self.sampler.source)
-        p = Path(self.cache_dir) / f'synth-{key[:16]}.npz'
-        if p.is_file():
-            z = np.load(p, allow_pickle=False)
-            return dict(signals=z['signals'], targets=z['targets'], territory=z['territory'], cls=z['cls'],
-                        meta=pd.DataFrame(z['meta'], columns=META_COLUMNS))
-        c = make()
-        with atomic_path(p) as t:
-            with open(t, 'wb') as f:
-                np.savez(f, signals=c['signals'], targets=c['targets'], territory=c['territory'], cls=c['cls'],
-                         meta=c['meta'][META_COLUMNS].to_numpy(np.float64))
-        return c
-
-    def tensors(self, c: dict) -> dict:
-        return dict(x=torch.from_numpy(c['signals']).to(self.device), meta=torch.from_numpy(self.mt.transform(c['meta'])).to(self.device),
-                    y=torch.from_numpy(np.ascontiguousarray(c['targets'])).to(self.device))
-
-    def __call__(self, epoch: int = 0) -> dict: return self.tensors(self.cohort(epoch))
-
-    def validation(self, n: int | None = None) -> dict:
-        "A held-out synthetic cohort (own seed) as tensors, for early stopping."
-        n = n or int(min(1000, max(64, self.n // 10)))
-        return self.tensors(self._simulate(n, derive_seed(self.seed, 'validation')))
-
-    def pos_weight(self) -> torch.Tensor:
-        return pos_weight_from_targets(self.cohort(0)['targets'])
+def _check_args(task, model, frac):
+    if task not in TASKS:
+        raise MiEcgError('unknown task', expected="'superclass' or 'mi'", found=repr(task), fix='pass --task superclass or --task mi')
+    if model not in ('gru', 'transformer'):
+        raise MiEcgError('unknown model', expected="'gru' or 'transformer'", found=repr(model), fix='pass --model gru or --model transformer')
+    if not (isinstance(frac, (int, float)) and not isinstance(frac, bool) and math.isfinite(frac) and 0 <= frac <= 1):
+        raise MiEcgError('frac out of range', expected='a number in [0, 1] (fraction of real MI-positive training records)',
+                         found=repr(frac), fix='pass --frac between 0 and 1')
 
 # %% ../nbs/45_pretrain.ipynb #e7a897e5
 class SupervisedObjective(ClassifierObjective):
@@ -391,21 +259,105 @@ def freeze_encoder(model: nn.Module) -> nn.Module:
     enc.train(False)
     return model
 
-# %% ../nbs/45_pretrain.ipynb #296855df
-def n_real_train(ds) -> int:
-    "Real training records of the tasks (training split, with a diagnostic superclass)."
-    return int(ds.labels.has_super.to_numpy().astype(bool)[ds.split_index('train')].sum())
+# %% ../nbs/45_pretrain.ipynb #418133c2
+def _pretrain_cohort_info(feed, synth, ratio):
+    c = feed.cohort(0)
+    return dict(n_synth=feed.n, n_synth_mi=int((c['cls'] == 'MI').sum()), ratio=ratio,
+                territories={str(k): int(v) for k, v in zip(*np.unique(c['territory'][c['cls'] == 'MI'], return_counts=True))},
+                cohort='ratio_synth_set' if synth is not None else ('fresh every epoch' if feed.fresh else 'fixed'))
 
-def ratio_n_synth(n_real: int, ratio: float) -> int:
-    if not (isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and math.isfinite(ratio) and ratio > 0):
-        raise MiEcgError('synthetic-to-real ratio out of range', expected='a number > 0 (ratio 0 is the real-only row: no synthetic set)',
-                         found=repr(ratio), fix='pass --ratio 0.05, 0.1, 0.5 or 1')
-    return max(2, int(round(ratio * n_real)))
+def _plot_loss_weights(trace: pd.DataFrame, path):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3))
+    ax[0].plot(trace.step, trace.w_rec, label='w_rec'); ax[0].plot(trace.step, trace.w_cls, label='w_cls')
+    ax[0].set_yscale('log'); ax[0].set_xlabel('step'); ax[0].set_title('loss weights'); ax[0].legend()
+    ax[1].plot(trace.step, trace.rec_loss, label='reconstruction'); ax[1].plot(trace.step, trace.cls_loss, label='classification')
+    ax[1].set_yscale('log'); ax[1].set_xlabel('step'); ax[1].set_title('losses'); ax[1].legend()
+    fig.tight_layout()
+    with atomic_path(path) as t: fig.savefig(t, dpi=110, format='png')
+    plt.close(fig)
 
-def ratio_synth_set(ds, ratio: float, seed: int = 0, task: str = 'mi', **sim_kw) -> dict:
-    "The `ratio x N_real` class-balanced synthetic records of a Table 2 run: dict(signals, meta, targets, territory, cls)."
-    n_real = n_real_train(ds)
-    n = ratio_n_synth(n_real, ratio)
-    out = synth_cohort(n, derive_seed(seed, 'ratio', float(ratio)), task, MetaSampler.from_ptbxl(ds), **sim_kw)
-    out.update(ratio=float(ratio), seed=seed, n_real=n_real)
-    return out
+# %% ../nbs/45_pretrain.ipynb #6006de55
+def pretrain_model(strategy: str | None = None, model: str | None = None, n_synth: int | None = None, seed: int | None = None,
+                   out_dir=None, settings: Settings | None = None, *, task: str | None = None, ds=None, ratio: float | None = None,
+                   synth: dict | None = None, epochs: int | None = None, fresh: bool | None = None, device: str | None = None,
+                   hparams: dict | None = None, weighting: str = 'uncertainty', n_val: int | None = None,
+                   cache_dir=None, **cfg_overrides) -> dict:
+    """Pretrain `model` with `strategy` on synthetic records (`n_synth`, or `ratio` x N_real of `ds`, or a given `synth`
+    set); `ds` (real PTB-XL) only lends its training split's metadata distribution. Returns a JSON-able summary."""
+    s, t0 = settings or load_settings(), time.perf_counter()
+    strategy, model = check_strategy(strategy or s.pretrain.strategy), model or s.train.model
+    task, seed = task or s.train.task, s.runtime.seed if seed is None else seed
+    _check_args(task, model, 1.0)
+    if synth is None and ratio is not None:
+        if ds is None: raise MiEcgError('a ratio needs the real dataset', expected='ds= (PTB-XL) with ratio=', found='ds=None',
+                                        fix='pass ds=load_ptbxl(...) or n_synth= instead of ratio=')
+        synth = ratio_synth_set(ds, ratio, seed, task)
+    cfg = TrainConfig.from_settings(s, seed=seed, epochs=epochs or s.pretrain.epochs, device=device, **cfg_overrides)
+    dev = get_device(cfg.device)
+    mt = pretrain_meta_transform(ds) if ds is not None else None
+    feed = SynthFeed(n_synth or s.pretrain.n_synth, seed, task, MetaSampler.from_ptbxl(ds) if ds is not None else None, mt,
+                     fresh=s.pretrain.fresh_every_epoch if fresh is None else fresh, device=dev,
+                     cohort=synth, cache_dir=cache_dir)
+    val = feed.validation(n_val)
+    seed_everything(seed, 'pretrain', 'init')
+    net = build_model(model, len(task_columns(task)), 4, **(hparams or {}))
+    obj = objective_from_settings(strategy, net, task, s, feed.pos_weight(), seed, **({'weighting': weighting} if strategy == 'joint' else {}))
+    groups = param_groups(net, None, cfg.lr, cfg.weight_decay) + objective_param_groups(obj, cfg.lr, cfg.weight_decay)
+    info = _pretrain_cohort_info(feed, synth, ratio)
+    out = Path(out_dir) if out_dir is not None else None
+    extra = dict(kind='pretrain', strategy=strategy, task=task, columns=task_columns(task), meta_transform=feed.mt.to_dict(),
+                 synth_column_mask=synth_column_mask(task).tolist(), seed=seed, **info)
+    res = fit(net, obj, feed, val, cfg, out, augment=Augment() if cfg.augment else None, groups=groups, checkpoint_extra=extra)
+    result = dict(strategy=strategy, model=model, task=task, seed=seed, **info, weighting=weighting if strategy == 'joint' else None,
+                  n_params=n_params(net), epochs_run=len(res.history), best_epoch=res.best_epoch, stopped_early=res.stopped_early,
+                  device=res.device, fit_s=res.wall_s, wall_s=time.perf_counter() - t0, real_signals_used=0,
+                  meta_source=feed.sampler.source if feed.sampler is not None else 'simulator',
+                  best={k: v for k, v in res.best.items() if k.startswith(('val_', 'train_'))})
+    if out is not None:
+        if strategy == 'joint':
+            tr = obj.trace
+            with atomic_path(out / 'loss_weights.csv') as t: tr.to_csv(t, index=False)
+            _plot_loss_weights(tr, out / 'loss_weights.png')
+        cfgd = dict(result, arch=net.arch, train=cfg.to_dict(), settings_pretrain=s.pretrain.asdict(), settings_train=s.train.asdict())
+        atomic_write_text(out / 'config.json', json.dumps(jsonable(cfgd), indent=1))
+        result.update(out_dir=str(out), checkpoint=str(out / 'checkpoint.pt'), history=str(out / 'history.csv'))
+        atomic_write_text(out / 'pretrain_result.json', json.dumps(jsonable(result), indent=1))
+    return jsonable(result)
+
+# %% ../nbs/45_pretrain.ipynb #e257cad8
+def pretrain_id(task, model, strategy, seed, n_synth=None, ratio=None) -> str:
+    return f'{task}-{model}-{strategy}-{f"ratio{ratio:g}" if ratio else f"n{n_synth}"}-s{seed}'
+
+def _cli_pretrain(args, settings):
+    seed = args.pretrain_seed if args.pretrain_seed is not None else settings.runtime.seed
+    strategy, model = check_strategy(args.strategy or settings.pretrain.strategy), args.model or settings.train.model
+    task, n = args.task or settings.train.task, args.n_synth or settings.pretrain.n_synth
+    ds = None if args.no_real_meta else load_ptbxl(settings=settings, sample=True if args.sample else None)
+    out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
+    r = pretrain_model(strategy, model, n, seed, out, settings, task=task, ds=ds, ratio=args.ratio, epochs=args.epochs,
+                       fresh=args.fresh, device=args.pretrain_device)
+    print(json.dumps(r, indent=1))
+    return r
+
+def register_cli(sub):
+    "Add `mi-ecg pretrain` to an argparse subparsers object."
+    p = sub.add_parser('pretrain', help='pretrain a GRU/Transformer on simulated ECGs (supervised, masked autoencoder or joint)',
+                       description='Pretrain on synthetic NORM/MI records; fine-tune with `mi-ecg train --init DIR/checkpoint.pt`.')
+    p.add_argument('--strategy', choices=STRATEGIES, help='default [pretrain] strategy')
+    p.add_argument('--model', choices=('gru', 'transformer'), help='default [train] model')
+    p.add_argument('--task', choices=TASKS, help='label layout of the synthetic targets (default [train] task)')
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('--n-synth', type=int, dest='n_synth', help='synthetic records (default [pretrain] n_synth)')
+    g.add_argument('--ratio', type=float, help='Table 2: pretrain on ratio x N_real synthetic records (the baseline\'s extra set)')
+    p.add_argument('--seed', type=int, dest='pretrain_seed', help='run seed (default [runtime] seed)')
+    p.add_argument('--out', help='output folder (default <reports_dir>/pretrain/<id>)')
+    p.add_argument('--epochs', type=int, help='pretraining epochs (default [pretrain] epochs)')
+    f = p.add_mutually_exclusive_group()
+    f.add_argument('--fresh', action='store_true', default=None, help='new synthetic records every epoch')
+    f.add_argument('--fixed', action='store_false', dest='fresh', help='one fixed synthetic cohort')
+    p.add_argument('--device', dest='pretrain_device', help='cpu, cuda or auto (default [runtime] device)')
+    p.add_argument('--sample', action='store_true', help='take metadata from the bundled PTB-XL sample')
+    p.add_argument('--no-real-meta', action='store_true', help="use the simulator's own metadata (no PTB-XL needed)")
+    p.set_defaults(func=_cli_pretrain)
+    return p

@@ -245,24 +245,24 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
 
 # %% ../nbs/70_sweep.ipynb #0e7e3313
 def _pretrain_api():
-    try: from mi_ecg_nb import pretrain
+    try: from mi_ecg_nb import synth_feed
     except ImportError as e:
         _bad('the pretraining stage is not available', expected='mi_ecg_nb.pretrain (issue 7)', found=str(e),
              fix='update mi-ecg-nb, run base arms at ratio 0 only, or use --runner fake')
-    return pretrain
+    return synth_feed
 
 def synthetic_records(spec: RunSpec, ds, settings: Settings) -> dict:
-    "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`pretrain.ratio_synth_set`)."
+    "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`synth_feed.ratio_synth_set`)."
     return _pretrain_api().ratio_synth_set(ds, spec.ratio, seed=spec.seed, task=spec.task)
 
 def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Path:
-    "Pretrain with `train.pretrain_model` on n_synth records (Table 1) or on the run's ratio set (Table 2)."
-    from mi_ecg_nb import train
+    "Pretrain with `pretrain.pretrain_model` on n_synth records (Table 1) or on the run's ratio set (Table 2)."
+    from mi_ecg_nb import pretrain
     ds = _load_data(ps.data, settings)
     synth = _pretrain_api().ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task) if ps.ratio > 0 else None
-    res = train.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir), settings,
-                               task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,
-                               epochs=ps.epochs, device=ps.device, progress=False)
+    res = pretrain.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir), settings,
+                                  task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,
+                                  epochs=ps.epochs, device=ps.device, progress=False)
     ckpt = Path(res.get('checkpoint') or Path(out_dir) / 'checkpoint.pt')
     if not ckpt.is_file(): _bad('pretraining wrote no checkpoint', expected=str(ckpt), found='no file', fix='see the pretraining log')
     return ckpt

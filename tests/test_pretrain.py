@@ -11,7 +11,9 @@ import torch
 from mi_ecg_nb.config import MiEcgError, load_settings, make_rng, torch_generator
 from mi_ecg_nb.models import build_model
 from mi_ecg_nb.ptbxl import load_ptbxl
+from mi_ecg_nb import loop
 from mi_ecg_nb import pretrain as pt
+from mi_ecg_nb import synth_feed as sf
 from mi_ecg_nb import train
 
 TINY = dict(hidden=16, stem_channels=16, head_hidden=32, layers=1, stem_stride=8)
@@ -53,14 +55,14 @@ def sample():
 
 def _pretrain(fx, strategy='supervised', out=None, seed=0, **kw):
     ds, s = fx
-    return train.pretrain_model(strategy, 'gru', kw.pop('n', 64), seed, out, s, ds=ds, epochs=kw.pop('epochs', 1),
-                                hparams=TINY, **FIT, **kw)
+    return pt.pretrain_model(strategy, 'gru', kw.pop('n', 64), seed, out, s, ds=ds, epochs=kw.pop('epochs', 1),
+                             hparams=TINY, **FIT, **kw)
 
 
 # --- masked autoencoder -------------------------------------------------------------------------------------------
 
 def test_mae_loss_falls_on_tiny_cohort():
-    feed = pt.SynthFeed(128, seed=2, task='mi')
+    feed = sf.SynthFeed(128, seed=2, task='mi')
     data = feed(0)
     torch.manual_seed(0)
     net = build_model('gru', 1, **TINY)
@@ -110,7 +112,7 @@ def test_loss_ratio_weighting_tracks_losses():
     torch.manual_seed(0)
     net = build_model('gru', 1, **TINY)
     obj = pt.make_objective('joint', net, 'mi', weighting='loss_ratio', decoder_hidden=16)
-    data = pt.SynthFeed(32, seed=0, task='mi')(0)
+    data = sf.SynthFeed(32, seed=0, task='mi')(0)
     for _ in range(3): obj.loss(net.train(), data)
     w = obj.weights()
     assert torch.isclose(w.sum(), torch.tensor(2.0)) and w[0] > w[1]           # small reconstruction loss weighted up
@@ -156,10 +158,10 @@ def test_linear_probe_keeps_encoder_frozen(fx, tmp_path):
     r = _pretrain(fx, 'supervised', tmp_path / 'p')
     net = pt.freeze_encoder(pt.load_pretrained(build_model('gru', 28, **TINY), r['checkpoint']))
     enc0 = {k: v.clone() for k, v in net.encoder.state_dict().items()}
-    groups = train.param_groups(net, None, 1e-2)
-    data = pt.SynthFeed(32, seed=0)(0)
-    train.fit(net, pt.SupervisedObjective(pt.synth_column_mask()), data, None,
-              train.TrainConfig(epochs=2, batch_size=16, progress=False), groups=groups)
+    groups = loop.param_groups(net, None, 1e-2)
+    data = sf.SynthFeed(32, seed=0)(0)
+    loop.fit(net, pt.SupervisedObjective(sf.synth_column_mask()), data, None,
+             loop.TrainConfig(epochs=2, batch_size=16, progress=False), groups=groups)
     for k, v in net.encoder.state_dict().items(): assert torch.equal(v, enc0[k]), k       # weights and BN statistics
 
 
@@ -180,7 +182,7 @@ def test_frac0_removes_every_real_mi_positive_training_record(sample):
     assert len(zero.train['ids']) == len(full.train['ids']) - full.info['n_train_mi_real']          # every other record kept
     for sp in ('val', 'test'): assert np.array_equal(getattr(zero, sp)['ids'], getattr(full, sp)['ids'])
     # with the synthetic ratio set added, the real MI positives are still gone (synthetic ids are negative)
-    syn = pt.ratio_synth_set(ds, 0.5, 0, 'superclass')
+    syn = sf.ratio_synth_set(ds, 0.5, 0, 'superclass')
     z2 = train.prepare_data(ds, 'superclass', 0.0, 0, extra_train={k_: syn[k_] for k_ in ('signals', 'meta', 'targets')})
     real = z2.train['ids'] > 0
     assert z2.train['y'][real, k].sum() == 0 and z2.train['y'][~real, k].sum() == (syn['cls'] == 'MI').sum()
@@ -188,9 +190,9 @@ def test_frac0_removes_every_real_mi_positive_training_record(sample):
 
 def test_ratio_set_is_deterministic_and_shared(sample, tmp_path):
     ds, s = sample
-    a, b = pt.ratio_synth_set(ds, 0.2, 1, 'mi'), pt.ratio_synth_set(ds, 0.2, 1, 'mi')
-    assert len(a['signals']) == round(0.2 * pt.n_real_train(ds)) and np.array_equal(a['signals'], b['signals'])
-    r = train.pretrain_model('mae', 'gru', None, 1, tmp_path / 'r', s, task='mi', ds=ds, ratio=0.2, epochs=1, hparams=TINY, **FIT)
+    a, b = sf.ratio_synth_set(ds, 0.2, 1, 'mi'), sf.ratio_synth_set(ds, 0.2, 1, 'mi')
+    assert len(a['signals']) == round(0.2 * sf.n_real_train(ds)) and np.array_equal(a['signals'], b['signals'])
+    r = pt.pretrain_model('mae', 'gru', None, 1, tmp_path / 'r', s, task='mi', ds=ds, ratio=0.2, epochs=1, hparams=TINY, **FIT)
     assert r['n_synth'] == len(a['signals']) and r['ratio'] == 0.2
 
 
@@ -208,17 +210,17 @@ def test_validation_and_test_records_never_enter_pretraining(fx, tmp_path):
     assert c0['meta_transform'] == c1['meta_transform'] and r1['real_signals_used'] == 0
     for k in c0['model']: assert torch.equal(c0['model'][k], c1['model'][k]), k
     with pytest.raises(MiEcgError, match='validation/test records'):
-        pt.MetaSampler.fit(ds.meta, ds.labels)
+        sf.MetaSampler.fit(ds.meta, ds.labels)
     with pytest.raises(MiEcgError, match='validation/test records'):
-        pt.check_training_rows(ds.meta.iloc[[int(np.flatnonzero(ds.meta.split.to_numpy() == 'val')[0])]])
+        sf.check_training_rows(ds.meta.iloc[[int(np.flatnonzero(ds.meta.split.to_numpy() == 'val')[0])]])
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
 
 def test_checkpoint_of_another_model_is_refused(fx, tmp_path):
     ds, s = fx
-    r = train.pretrain_model('mae', 'transformer', 32, 0, tmp_path / 't', s, ds=ds, epochs=1,
-                             hparams=dict(d_model=16, n_heads=2, layers=1, ff=32, ms_blocks=1, head_hidden=16), **FIT)
+    r = pt.pretrain_model('mae', 'transformer', 32, 0, tmp_path / 't', s, ds=ds, epochs=1,
+                          hparams=dict(d_model=16, n_heads=2, layers=1, ff=32, ms_blocks=1, head_hidden=16), **FIT)
     with pytest.raises(MiEcgError, match='another architecture'):
         pt.load_pretrained(build_model('gru', 28, **TINY), r['checkpoint'])
     with pytest.raises(MiEcgError, match='another architecture'):
@@ -231,7 +233,7 @@ def test_checkpoint_of_another_model_is_refused(fx, tmp_path):
 def test_unknown_strategy(fx):
     ds, s = fx
     with pytest.raises(MiEcgError, match='unknown pretraining strategy'):
-        train.pretrain_model('simclr', 'gru', 32, 0, None, s, ds=ds)
+        pt.pretrain_model('simclr', 'gru', 32, 0, None, s, ds=ds)
     with pytest.raises(MiEcgError, match='unknown pretraining strategy'):
         pt.make_objective('byol', build_model('gru', 1, **TINY))
 
@@ -244,15 +246,15 @@ def test_mask_ratio_outside_open_unit_interval(fx, ratio):
         pt.MAEObjective.for_model(build_model('gru', 1, **TINY), mask_ratio=ratio)
     if s is not None:
         with pytest.raises(MiEcgError, match='mask ratio out of range'):
-            train.pretrain_model('mae', 'gru', 32, 0, None, s, ds=ds, epochs=1, hparams=TINY, **FIT)
+            pt.pretrain_model('mae', 'gru', 32, 0, None, s, ds=ds, epochs=1, hparams=TINY, **FIT)
 
 
 def test_other_bad_input(fx):
     ds, s = fx
     with pytest.raises(MiEcgError, match='ratio out of range'):
-        pt.ratio_synth_set(ds, 0.0)
+        sf.ratio_synth_set(ds, 0.0)
     with pytest.raises(MiEcgError, match='a ratio needs the real dataset'):
-        train.pretrain_model('mae', 'gru', None, 0, None, s, ratio=0.1)
+        pt.pretrain_model('mae', 'gru', None, 0, None, s, ratio=0.1)
     with pytest.raises(MiEcgError, match='unknown head'):
         pt.load_pretrained(build_model('gru', 1, **TINY), {}, head='both')
 
@@ -261,7 +263,7 @@ def test_other_bad_input(fx):
 
 def _cli(argv, settings):
     p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='command', required=True)
-    train.register_cli(sub)
+    train.register_cli(sub); pt.register_cli(sub)
     args = p.parse_args(argv)
     return args.func(args, settings)
 

@@ -9,7 +9,8 @@ import torch
 
 from mi_ecg_nb.config import MiEcgError, load_settings, make_rng
 from mi_ecg_nb.ptbxl import SUPERCLASSES, load_ptbxl
-from mi_ecg_nb.train import bench_train, load_checkpoint, prepare_data, register_cli, train_classifier
+from mi_ecg_nb.loop import load_checkpoint
+from mi_ecg_nb.train import bench_train, prepare_data, register_cli, train_classifier
 
 torch.set_num_threads(1)
 TINY = dict(hidden=16, stem_channels=16, head_hidden=32)
