@@ -5,9 +5,11 @@ Modules:
 - `mi_ecg_nb.augment`: Batched, on-device ECG augmentations: amplitude scaling, time masking, Gaussian noise, baseline wander and lead dropout — each with a probability and a strength, and the identity at strength 0.
 - `mi_ecg_nb.evaluate`: AUROC (macro and per class), binary MI AUROC, threshold metrics chosen on validation, calibration, and paired bootstrap confidence intervals — all recomputed from a run's saved `predictions.npz`.
 - `mi_ecg_nb.fidelity`: How close are simulated ECGs to real PTB-XL records? MMD², Kolmogorov–Smirnov, power spectra, clinical features, real-vs-real floors and a classifier two-sample test.
+- `mi_ecg_nb.fidelity_report`: Run the simulator fidelity report: real PTB-XL and simulated records per class, the papermill template `91_fidelity_report`, the `mi-ecg validate` command and the MMD² benchmark.
 - `mi_ecg_nb.models`: BiGRU and Transformer ECG classifiers: separable encoders, metadata fusion heads, the classification losses and the light decoder the masked autoencoder uses.
 - `mi_ecg_nb.pretrain`: What is optimised before a classifier sees scarce real data: a synthetic data feed, supervised pretraining on synthetic labels, a masked autoencoder, and a joint reconstruction + classification objective with dynamic loss weighting; plus the helpers that move a pretrained encoder into a fresh classifier.
-- `mi_ecg_nb.ptbxl`: Find, download, verify and read PTB-XL v1.0.3 (100 Hz) fast, and turn it into the labels, splits, metadata and training fractions of the paper.
+- `mi_ecg_nb.ptbxl`: Find and read PTB-XL v1.0.3 (100 Hz) fast, and turn it into the labels, splits, metadata and training fractions of the paper.
+- `mi_ecg_nb.ptbxl_download`: Get PTB-XL v1.0.3 (100 Hz): download it from PhysioNet (resumable, SHA-256 verified), verify a tree, draw the bundled sample, and the `mi-ecg data` command.
 - `mi_ecg_nb.sim_fit`: Class-conditioned parameter distributions estimated from the PTB-XL training folds, written to a versioned file that ships with the package; and the `mi-ecg simulate` command.
 - `mi_ecg_nb.simulate`: A batched, physiology-aware simulator of 10 s, 100 Hz, 12-lead ECGs of healthy and infarcted hearts: every knob visible, every record reproducible, thousands of records per second.
 - `mi_ecg_nb.sweep`: Presets → a grid of runs with readable ids → one executed report notebook per run (papermill) → a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.

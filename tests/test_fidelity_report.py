@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mi_ecg_nb.config import MiEcgError, load_settings
-from mi_ecg_nb import fidelity as F
+from mi_ecg_nb import fidelity_report as F
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / 'data' / 'ptbxl-sample'
