@@ -15,8 +15,9 @@ from .config import MiEcgError, apply_runtime, atomic_write_text, load_settings
 __all__ = ['CLI_STAGES', 'BENCHES', 'build_parser', 'main']
 
 # %% ../nbs/80_cli.ipynb #d5350066
-CLI_STAGES = ['ptbxl', 'sim_fit', 'fidelity', 'train', 'pretrain', 'sweep']
-BENCHES = {'data': 'ptbxl.bench_data', 'simulate': 'cohort.bench_simulate', 'fidelity': 'fidelity.bench_fidelity',
+CLI_STAGES = ['ptbxl_download', 'sim_fit', 'fidelity_report', 'train', 'pretrain', 'sweep']
+BENCHES = {'data': 'ptbxl_download.bench_data', 'simulate': 'cohort.bench_simulate',
+           'fidelity': 'fidelity_report.bench_fidelity',
            'train': 'train.bench_train', 'evaluate': 'evaluate.bench_evaluate'}
 
 def _stage(name: str):

@@ -7,34 +7,28 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/fidelity.html.md"""
 
 # %% ../nbs/30_fidelity.ipynb #ae03b749
 from __future__ import annotations
-import json, math, os, platform, time, warnings
+import math, warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import signal as ssig, stats
 
-from .config import (MiEcgError, atomic_write_text, derive_seed, export_html, get_device, get_logger,
-                              load_settings, make_rng, template_path)
+from .config import MiEcgError, derive_seed, get_device, get_logger, make_rng
 
 from .ptbxl import LEADS
 
 log = get_logger('fidelity')
-CLASSES = ('NORM', 'MI')
 
 # %% auto #0
-__all__ = ['log', 'CLASSES', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample', 'check_pair', 'lead_mean_std',
-           'standardize', 'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat',
-           'ks_columns', 'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of',
-           'record_beats', 'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers',
-           'feature_matrix', 'auc_ci', 'c2st', 'plot_ecg_paper', 'plot_pair', 'plot_average_beats', 'plot_psd',
-           'plot_feature_violins', 'compare', 'toy_ecgs', 'summary_rows', 'summary_table', 'fidelity_report_data',
-           'largest_mismatches', 'FidelityInputs', 'load_fidelity_inputs', 'run_fidelity_report', 'register_cli',
-           'bench_fidelity']
+__all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample', 'check_pair', 'lead_mean_std', 'standardize',
+           'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat', 'ks_columns',
+           'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of', 'record_beats',
+           'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers', 'feature_matrix',
+           'auc_ci', 'c2st', 'plot_ecg_paper', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins',
+           'compare', 'toy_ecgs', 'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
 
 # %% ../nbs/30_fidelity.ipynb #9fc2a2c3
 def check_sample(x, name: str = 'x', min_n: int = 1) -> np.ndarray:
@@ -659,162 +653,3 @@ def largest_mismatches(results: dict, k: int = 15) -> pd.DataFrame:
                              excess=r.ks - np.nan_to_num(f0), real_median=r.real_median, synth_median=r.synth_median,
                              w_iqr=r.w_iqr))
     return pd.DataFrame(rows).sort_values('excess', ascending=False).head(k).reset_index(drop=True)
-
-# %% ../nbs/30_fidelity.ipynb #2c85eacd
-@dataclass
-class FidelityInputs:
-    "Real, floor and synthetic samples per class, the standardisation, and where they came from."
-    real: dict
-    floor: dict
-    synth: dict
-    mean: np.ndarray
-    std: np.ndarray
-    info: dict = field(default_factory=dict)
-
-def _class_rows(ds, split: str, cls: str) -> np.ndarray:
-    lab = ds.labels
-    sel = (lab['mi_vs_norm'] == 0) if cls == 'NORM' else (lab['mi'] == 1) if cls == 'MI' else lab[f'super_{cls}'] == 1
-    rows = np.nonzero(sel.to_numpy())[0]
-    if split != 'all': rows = np.intersect1d(rows, ds.split_index(split))
-    return rows
-
-def _train_mean_std(ds, settings) -> tuple[np.ndarray, np.ndarray]:
-    "Per-lead mean/std of the training split, cached next to the dataset's cache."
-    from mi_ecg_nb.config import cache_key
-    idx = np.asarray(ds.split_index('train'))
-    cache = settings.path('cache_dir') / f'lead_mean_std_{cache_key(str(ds.root), len(ds.meta), len(idx), bool(ds.is_sample))}.json'
-    if cache.exists():
-        d = json.loads(cache.read_text()); return np.array(d['mean']), np.array(d['std'])
-    mean, std = lead_mean_std(np.asarray(ds.signals)[idx] if len(idx) < 4096 else _Rows(ds.signals, idx))
-    try: atomic_write_text(cache, json.dumps(dict(mean=mean.tolist(), std=std.tolist(), n=int(len(idx)))))
-    except OSError: pass
-    return mean, std
-
-class _Rows:
-    "Lazy row selection of a (memmap) array, sliced in chunks by `lead_mean_std`."
-    def __init__(self, a, idx): self.a, self.idx = a, np.asarray(idx); self.shape = (len(idx),) + tuple(a.shape[1:])
-    def __len__(self): return len(self.idx)
-    def __getitem__(self, s): return np.asarray(self.a[self.idx[s]])
-    @property
-    def ndim(self): return len(self.shape)
-
-# %% ../nbs/30_fidelity.ipynb #3c47e32a
-def load_fidelity_inputs(settings=None, n_per_class: int = 200, seed: int = 0, split: str = 'train', data: str = 'auto',
-                         params_file: str | None = None, classes: Sequence[str] = CLASSES) -> FidelityInputs:
-    "Real (comparison + floor) and synthetic records per class, and the training split's standardisation."
-    from mi_ecg_nb.ptbxl import load_ptbxl
-    from mi_ecg_nb.cohort import simulate_cohort
-    settings = settings or load_settings()
-    if split not in ('train', 'val', 'test', 'all'): raise MiEcgError('unknown split', expected="'train', 'val', 'test' or 'all'", found=repr(split))
-    if data not in ('auto', 'full', 'sample'): raise MiEcgError('unknown data source', expected="'auto', 'full' or 'sample'", found=repr(data))
-    if n_per_class < 4: raise MiEcgError('n_per_class too small', expected='>= 4', found=str(n_per_class))
-    ds = load_ptbxl(settings=settings, sample={'auto': None, 'full': False, 'sample': True}[data], progress=False)
-    params_file = params_file or settings.simulate.params_file or None
-    mean, std = _train_mean_std(ds, settings)
-    real, floor, synth, counts = {}, {}, {}, {}
-    for cls in classes:
-        rows = _class_rows(ds, split, cls)
-        n = min(n_per_class, len(rows) // 2)
-        if n < 4: raise MiEcgError(f'too few real {cls} records in split {split!r}', expected='>= 8', found=str(len(rows)),
-                                   fix="use split='all' or the full PTB-XL")
-        pick = make_rng(seed, 'fidelity-real', cls).permutation(rows)
-        real[cls] = np.asarray(ds.signals[np.sort(pick[:n])], np.float32)
-        floor[cls] = np.asarray(ds.signals[np.sort(pick[n:2 * n])], np.float32)
-        sim = simulate_cohort(n, cls=cls, seed=derive_seed(seed, 'fidelity-synth', cls) % 2**31, params=params_file)
-        synth[cls] = np.asarray(sim[0] if isinstance(sim, tuple) else sim.signals, np.float32)
-        counts[cls] = dict(pool=int(len(rows)), n=int(n), requested=int(n_per_class))
-    info = dict(is_sample=bool(ds.is_sample), root=str(ds.root), split=split, data=data, counts=counts,
-                params_file=str(params_file or 'shipped default'), seed=seed)
-    return FidelityInputs(real, floor, synth, mean, std, info)
-
-# %% ../nbs/30_fidelity.ipynb #25985d7f
-def run_fidelity_report(settings=None, n_per_class: int = 500, seed: int | None = None, out_dir=None, *,
-                        params_file: str = '', split: str = 'train', data: str = 'auto', n_perm: int = 200,
-                        n_jobs: int = 1, run_id: str | None = None, html: bool = True, kernel_name: str | None = None,
-                        progress: bool = False, timeout: int | None = None) -> Path:
-    "Execute the fidelity template with papermill into `out_dir` (default reports/fidelity/<run_id>/): report.ipynb (+ .html, PNGs)."
-    import papermill as pm
-    settings = settings or load_settings()
-    seed = settings.runtime.seed if seed is None else seed
-    run_id = run_id or f"{data}-{split}-n{n_per_class}-seed{seed}-{datetime.now():%Y%m%d-%H%M%S}"
-    out = Path(out_dir) if out_dir else settings.path('reports_dir') / 'fidelity' / run_id
-    out.mkdir(parents=True, exist_ok=True)
-    params = dict(n_per_class=n_per_class, seed=seed, params_file=params_file or '', split=split, data=data,
-                  n_perm=n_perm, n_jobs=n_jobs, out_dir=str(out.resolve()), run_id=run_id,
-                  settings_file=str(settings.file or ''), overrides=settings.overrides())
-    dest, tmp = out / 'report.ipynb', out / f'.report.{os.getpid()}.partial.ipynb'
-    try:                                      # written under a temporary name, renamed when complete
-        pm.execute_notebook(str(template_path('91_fidelity_report.ipynb', settings)), str(tmp), parameters=params,
-                            cwd=str(out), kernel_name=kernel_name, progress_bar=progress, execution_timeout=timeout,
-                            language='python')
-        os.replace(tmp, dest)
-    finally: tmp.unlink(missing_ok=True)
-    if html: export_html(dest, exclude_input=True)
-    log.info('fidelity report written to %s', dest)
-    return dest
-
-# %% ../nbs/30_fidelity.ipynb #20a5332a
-def _cli_validate(args, settings):
-    f = settings.fidelity                                   # [fidelity] defaults, flags win
-    pick = lambda v, d: d if v is None else v
-    p = run_fidelity_report(settings, n_per_class=pick(args.n, f.n_per_class), seed=None, out_dir=args.out,
-                            params_file=args.params or '', split=pick(args.split, f.split), data=args.data,
-                            n_perm=pick(args.n_perm, f.n_perm), n_jobs=pick(args.jobs, f.jobs), run_id=args.run_id,
-                            html=not args.no_html, progress=True)
-    print(p)
-    return 0
-
-def register_cli(subparsers):
-    "Add `validate` (the simulator fidelity report) to the `mi-ecg` command."
-    p = subparsers.add_parser('validate', help='simulator fidelity report against PTB-XL (MMD², KS, PSD, clinical features, C2ST)',
-                              description='Execute nbs/91_fidelity_report.ipynb with papermill into reports/fidelity/<run_id>/.')
-    p.add_argument('--n', type=int, default=None, help='records per class (real, floor and synthetic each; default [fidelity] n_per_class)')
-    p.add_argument('--split', default=None, choices=('train', 'val', 'test', 'all'), help='PTB-XL split of the real records ([fidelity] split)')
-    p.add_argument('--data', default='auto', choices=('auto', 'full', 'sample'), help='full PTB-XL, the bundled sample, or auto')
-    p.add_argument('--params', default='', help='simulator parameter file (default: [simulate] params_file or the shipped one)')
-    p.add_argument('--n-perm', type=int, default=None, help='MMD² permutations ([fidelity] n_perm)')
-    p.add_argument('--jobs', type=int, default=None, help='worker processes for NeuroKit2 delineation ([fidelity] jobs)')
-    p.add_argument('--out', default=None, help='output folder (default reports/fidelity/<run_id>)')
-    p.add_argument('--run-id', default=None, help='name of the run folder')
-    p.add_argument('--no-html', action='store_true', help='skip the HTML export')
-    p.set_defaults(func=_cli_validate)
-    return p
-
-# %% ../nbs/30_fidelity.ipynb #d779e507
-def _best_of(f, reps: int = 1):
-    ts, v = [], None
-    for _ in range(reps):
-        t = time.perf_counter(); v = f(); ts.append(time.perf_counter() - t)
-    return min(ts), v
-
-def bench_fidelity(settings=None, quick: bool = False) -> dict:
-    "Benchmark MMD² (tiled torch vs plain numpy) on 2 000 × 2 000 flattened records (quick: 200 × 200); JSON-able."
-    import torch
-    settings = settings or load_settings()
-    n, d = (200, 12 * 1000) if quick else (2000, 12 * 1000)
-    rng = make_rng(settings.runtime.seed, 'bench-fidelity')
-    x = rng.standard_normal((n, d), dtype=np.float32); y = rng.standard_normal((n, d), dtype=np.float32) + np.float32(0.05)
-    t_sigma, sigma = _best_of(lambda: median_heuristic(x, y))
-    _kernel_matmul(x[:64], np.ones((64, 1)), sigma, device='cpu')            # warm-up
-    t_cpu, v_cpu = _best_of(lambda: mmd2(x, y, sigma=sigma, device='cpu'), 2)
-    t_ref, v_ref = _best_of(lambda: mmd2_numpy(x, y, sigma))
-    res = dict(bench='fidelity', what='unbiased MMD², Gaussian kernel, median-heuristic sigma',
-               n_x=n, n_y=n, dim=d, sigma=sigma, median_heuristic_s=round(t_sigma, 3),
-               mmd2=v_cpu, mmd2_reference=v_ref, abs_diff=abs(v_cpu - v_ref),
-               results=[dict(name='mmd2 tiled, BLAS float32 (syrk + gemm), cpu', seconds=round(t_cpu, 3)),
-                        dict(name='mmd2_numpy reference, numpy float64, full matrices', seconds=round(t_ref, 3))],
-               speedup_vs_reference=round(t_ref / t_cpu, 2), goal_s=5.0, meets_goal=bool(t_cpu + t_sigma <= 5.0),
-               units=dict(seconds='s wall clock, best of runs', dim='values per record (12 leads × 1000)'))
-    if not quick:
-        t_tc, _ = _best_of(lambda: _kernel_matmul_torch(np.concatenate([x, y]), np.ones((2 * n, 2)), sigma, 4096, 'cpu', 'float32'))
-        res['results'].append(dict(name='same tiles through torch float32, cpu', seconds=round(t_tc, 3)))
-    res['load_average_1min'] = os.getloadavg()[0] if hasattr(os, 'getloadavg') else None
-    if torch.cuda.is_available():
-        mmd2(x[:64], y[:64], sigma=sigma, device='cuda'); torch.cuda.synchronize()
-        t_gpu, v_gpu = _best_of(lambda: (mmd2(x, y, sigma=sigma, device='cuda'), torch.cuda.synchronize())[0], 2)
-        res['results'].append(dict(name=f'mmd2 tiled, torch float32, {torch.cuda.get_device_name()}', seconds=round(t_gpu, 4)))
-        res['mmd2_gpu'] = v_gpu
-    res['machine'] = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
-                          cpus=os.cpu_count(), torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                          numpy=np.__version__, cuda=torch.cuda.is_available())
-    return res

@@ -1,5 +1,5 @@
-"""Find, download, verify and read PTB-XL v1.0.3 (100 Hz) fast, and turn it into the labels, splits,
-metadata and training fractions of the paper.
+"""Find and read PTB-XL v1.0.3 (100 Hz) fast, and turn it into the labels, splits, metadata and training
+fractions of the paper.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/ptbxl.html.md"""
 
@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/ptbxl.html.md"""
 
 # %% ../nbs/10_ptbxl.ipynb #51e39ee0
 from __future__ import annotations
-import ast, hashlib, json, os, shutil, time, urllib.error, urllib.request, warnings
+import ast, hashlib, json, os, shutil, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +21,11 @@ from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_l
 
 # %% auto #0
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
-           'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'META_FILES', 'OPTIONAL_FILES', 'PTBXLError',
-           'make_fixture_ptbxl', 'is_ptbxl_dir', 'find_ptbxl', 'read_database', 'read_statements', 'parse_header',
-           'check_header', 'read_records', 'parse_scp_codes', 'make_labels', 'clean_metadata', 'MetadataTransform',
-           'source_key', 'target_columns', 'PTBXL', 'assign_splits', 'load_ptbxl', 'find_sample',
-           'check_patient_disjoint', 'subset_fraction', 'info_table', 'read_sums', 'sha256_file', 'download_ptbxl',
-           'verify_ptbxl', 'serve_directory', 'make_sample', 'bench_data', 'register_cli']
+           'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'PTBXLError', 'make_fixture_ptbxl', 'is_ptbxl_dir',
+           'find_ptbxl', 'read_database', 'read_statements', 'parse_header', 'check_header', 'read_records',
+           'parse_scp_codes', 'make_labels', 'clean_metadata', 'MetadataTransform', 'source_key', 'target_columns',
+           'PTBXL', 'assign_splits', 'load_ptbxl', 'find_sample', 'check_patient_disjoint', 'subset_fraction',
+           'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -519,212 +518,3 @@ def info_table(ds: PTBXL) -> pd.DataFrame:
     for sp in ('train', 'val', 'test'): t[sp] = y[ds.meta.split.to_numpy() == sp].sum()
     t['total'] = y.sum()
     return t.astype(int)
-
-# %% ../nbs/10_ptbxl.ipynb #702889cd
-META_FILES = ['ptbxl_database.csv', 'scp_statements.csv']
-OPTIONAL_FILES = ['SHA256SUMS.txt', 'LICENSE.txt', 'RECORDS']
-
-def _fetch(url: str, dest: Path, timeout: float = 60.0) -> int:
-    "Download `url` to `dest`, resuming from `dest.part`; returns bytes transferred."
-    part = dest.with_name(dest.name + '.part')
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
-    try: resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have: part.replace(dest); return 0      # the .part was already complete
-        raise
-    with resp:
-        mode = 'ab' if have and resp.status == 206 else 'wb'
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        n = 0
-        with open(part, mode) as f:
-            while chunk := resp.read(1 << 16): f.write(chunk); n += len(chunk)
-    part.replace(dest)
-    return n
-
-# %% ../nbs/10_ptbxl.ipynb #04faf7e1
-def read_sums(path: Path) -> dict[str, str]:
-    "Parse a `sha256  relative/path` file (SHA256SUMS.txt) into {path: hexdigest}."
-    out = {}
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            h, name = line.split(None, 1)
-            out[name.strip().lstrip('*').removeprefix('./')] = h.lower()
-    return out
-
-def sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        while b := f.read(1 << 20): h.update(b)
-    return h.hexdigest()
-
-# %% ../nbs/10_ptbxl.ipynb #c0f5c8cd
-def download_ptbxl(dest: Path | str | None = None, url: str | None = None, settings: Settings | None = None,
-                   n_workers: int = 8, progress: bool = True) -> Path:
-    "Download PTB-XL's csv files and 100 Hz records into `dest`, resuming partial files, verified by SHA256SUMS.txt."
-    s = settings or load_settings()
-    dest = Path(dest) if dest is not None else s.path('ptbxl_dir')
-    url = (url or s.ptbxl.download_url).rstrip('/') + '/'
-    dest.mkdir(parents=True, exist_ok=True)
-    for n in META_FILES: _fetch_or_explain(url + n, dest / n)
-    for n in OPTIONAL_FILES:
-        try: _fetch(url + n, dest / n)
-        except urllib.error.HTTPError as e: log.info(f'{n} not available ({e.code}); skipped')
-    files = [f + ext for f in read_database(dest).filename_lr for ext in ('.hea', '.dat')]
-    todo = [f for f in files if not (dest / f).is_file()]
-    with ThreadPoolExecutor(n_workers) as ex:
-        list(tqdm(ex.map(lambda f: _fetch_or_explain(url + f, dest / f), todo), total=len(todo),
-                  desc='downloading PTB-XL', unit='file', disable=not progress))
-    sums = dest / 'SHA256SUMS.txt'
-    if sums.is_file():
-        bad = verify_ptbxl(dest, files=META_FILES + files, progress=progress)['bad']
-        if bad:
-            for b in bad: (dest / b).unlink(missing_ok=True)
-            raise PTBXLError(f'{len(bad)} downloaded file(s) do not match SHA256SUMS.txt (removed)', expected='matching sha256',
-                             found=', '.join(bad[:5]), fix='run the download again to fetch them anew')
-    return dest
-
-def _fetch_or_explain(url: str, dest: Path):
-    try: return _fetch(url, dest)
-    except (urllib.error.URLError, OSError) as e:
-        raise PTBXLError(f'download failed: {url}', expected='a reachable PhysioNet mirror', found=f'{type(e).__name__}: {e}',
-                         fix='check the network or [ptbxl] download_url, then run `mi-ecg data download` again: it resumes') from None
-
-# %% ../nbs/10_ptbxl.ipynb #b32b9e79
-def verify_ptbxl(root: Path | str, sums: Path | str | None = None, files: list[str] | None = None, progress: bool = True) -> dict:
-    "{'checked', 'missing', 'bad', 'method'} for the PTB-XL tree at `root`."
-    root = Path(root)
-    sums = Path(sums) if sums else (root / 'SHA256SUMS.txt' if (root / 'SHA256SUMS.txt').is_file() else None)
-    if files is None:
-        files = META_FILES + [f + e for f in read_database(root).filename_lr for e in ('.hea', '.dat')]
-    missing = [f for f in files if not (root / f).is_file()]
-    present = [f for f in files if f not in set(missing)]
-    bad = []
-    if sums is not None:
-        ref = read_sums(sums)
-        with ThreadPoolExecutor(8) as ex:
-            got = list(tqdm(ex.map(lambda f: sha256_file(root / f), present), total=len(present), desc='sha256',
-                            unit='file', disable=not progress))
-        bad = [f for f, h in zip(present, got) if f in ref and ref[f] != h]
-        method = f'sha256 against {sums}'
-    else:
-        for f in present:
-            if f.endswith('.hea'):
-                try: check_header(parse_header((root / f).read_text(), root / f), root / f)
-                except PTBXLError: bad.append(f)
-            elif f.endswith('.dat') and (root / f).stat().st_size != N_SAMPLES * 12 * 2: bad.append(f)
-        method = 'structure (headers valid, .dat sizes); no SHA256SUMS.txt found'
-    return dict(checked=len(files), missing=missing, bad=bad, method=method)
-
-# %% ../nbs/10_ptbxl.ipynb #a9f1417e
-def serve_directory(root: Path, port: int = 0):
-    "Serve `root` over HTTP on 127.0.0.1 with Range support (for offline download tests). Returns (server, base_url)."
-    import http.server, threading, functools
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *a): pass
-        def send_head(self):
-            rng = self.headers.get('Range')
-            path = Path(self.translate_path(self.path))
-            if not rng or not path.is_file(): return super().send_head()
-            start = int(rng.split('=')[1].split('-')[0])
-            data = path.read_bytes()
-            if start >= len(data): self.send_error(416); return None
-            self.send_response(206)
-            self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
-            self.send_header('Content-Length', str(len(data) - start)); self.end_headers()
-            import io; return io.BytesIO(data[start:])
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', port), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f'http://127.0.0.1:{srv.server_address[1]}/'
-
-# %% ../nbs/10_ptbxl.ipynb #f1e957bf
-def make_sample(src: Path | str, dest: Path | str, per_fold: dict | None = None, seed: int = 0) -> Path:
-    "Copy a stratified sample of PTB-XL records (per fold: `per_fold` = {'MI': k, 'NORM': k, 'other': k}) to `dest`."
-    src, dest = Path(src), Path(dest)
-    per_fold = per_fold or {'MI': 10, 'NORM': 10, 'other': 10}
-    db, st = read_database(src), read_statements(src)
-    lab = make_labels(parse_scp_codes(db.scp_codes), st, index=db.index)
-    group = np.where(lab.mi == 1, 'MI', np.where(lab.mi_vs_norm == 0, 'NORM', 'other'))
-    rng, keep = make_rng(seed, 'sample'), []
-    for fold in range(1, 11):
-        for g, k in per_fold.items():
-            ids = db.index[(db.strat_fold == fold).to_numpy() & (group == g)].to_numpy()
-            keep += rng.choice(ids, size=min(k, len(ids)), replace=False).tolist()
-    sub = db.loc[sorted(keep)]
-    for f in sub.filename_lr:
-        (dest / f).parent.mkdir(parents=True, exist_ok=True)
-        for ext in ('.hea', '.dat'): shutil.copy(src / (f + ext), dest / (f + ext))
-    sub.reset_index().to_csv(dest / 'ptbxl_database.csv', index=False)
-    for n in ['scp_statements.csv', 'LICENSE.txt']:
-        if (src / n).is_file(): shutil.copy(src / n, dest / n)
-    return dest
-
-# %% ../nbs/10_ptbxl.ipynb #f2f81474
-def bench_data(settings: Settings | None = None, quick: bool = False, n: int | None = None) -> dict:
-    "JSON-able timings of the PTB-XL reader against `wfdb.rdsamp` (same records, same run), first and cached loads."
-    import platform, tempfile, wfdb
-    s = settings or load_settings()
-    ds_root = None
-    try: ds_root = find_ptbxl(settings=s)
-    except PTBXLError: ds_root = find_sample(s)
-    db = read_database(ds_root)
-    n = n or (50 if quick else 1000)
-    files = db.filename_lr.iloc[np.linspace(0, len(db) - 1, min(n, len(db))).astype(int)].tolist()
-    t = time.perf_counter(); ref = np.stack([wfdb.rdsamp(str(ds_root / f))[0].T for f in files]).astype(np.float32)
-    t_wfdb = time.perf_counter() - t
-    t = time.perf_counter(); ours = read_records(ds_root, files, progress=False); t_ours = time.perf_counter() - t
-    out = dict(dataset=str(ds_root), records_total=len(db), n_compared=len(files), equal_to_wfdb=bool(np.array_equal(ref, ours)),
-               wfdb_rdsamp_s=t_wfdb, reader_s=t_ours, speedup_vs_wfdb=t_wfdb / t_ours,
-               wfdb_rdsamp_full_estimate_s=t_wfdb / len(files) * len(db))
-    with tempfile.TemporaryDirectory() as d:
-        ini = Path(d) / 'settings.ini'
-        ini.write_text(f'[paths]\nptbxl_dir = {ds_root}\ncache_dir = {d}/cache\n')
-        s2 = load_settings(ini, env={})
-        t = time.perf_counter(); load_ptbxl(settings=s2, progress=False); out['first_load_s'] = time.perf_counter() - t
-        t = time.perf_counter(); ds = load_ptbxl(settings=s2); out['cached_load_s'] = time.perf_counter() - t
-        out['records_loaded'] = len(ds)
-    out.update(machine=platform.machine(), cpus=os.cpu_count(), python=platform.python_version(), numpy=np.__version__)
-    return out
-
-# %% ../nbs/10_ptbxl.ipynb #d94d8b92
-def _cli_download(args, settings):
-    dest = download_ptbxl(args.dest, url=args.url, settings=settings)
-    print(f'PTB-XL downloaded to {dest}; use it with: export PTBXL_DIR={dest}')
-
-def _cli_verify(args, settings):
-    root = find_ptbxl(args.path, settings)
-    r = verify_ptbxl(root, sums=args.sums)
-    print(f'{root}: {r["checked"]} files checked by {r["method"]}')
-    for k in ('missing', 'bad'):
-        if r[k]: print(f'{len(r[k])} {k}: ' + ', '.join(r[k][:20]) + (' ...' if len(r[k]) > 20 else ''))
-    if r['missing'] or r['bad']:
-        raise PTBXLError('PTB-XL verification failed', expected='every file present and intact',
-                         found=f'{len(r["missing"])} missing, {len(r["bad"])} corrupt', fix='run `mi-ecg data download` (it resumes and re-fetches)')
-    print('ok: every file present and intact')
-
-def _cli_info(args, settings):
-    ds = load_ptbxl(args.path, settings, sample=True if args.sample else None)
-    print(f'PTB-XL v{PTBXL_VERSION} at {ds.root}{" (bundled sample)" if ds.is_sample else ""}: {len(ds)} records, '
-          f'{ds.meta.patient_id.nunique()} patients, {ds.fs} Hz, signals {tuple(ds.signals.shape)}')
-    with pd.option_context('display.width', 200, 'display.max_columns', 30): print(info_table(ds).to_string())
-
-def _cli_sample(args, settings):
-    print(f'sample written to {make_sample(args.src or find_ptbxl(settings=settings), args.dest, seed=args.seed)}')
-
-def register_cli(sub):
-    "Add `mi-ecg data ...` to the argparse subparsers `sub`."
-    p = sub.add_parser('data', help='get, check and describe PTB-XL').add_subparsers(dest='data_cmd', required=True)
-    d = p.add_parser('download', help='download PTB-XL (100 Hz) from PhysioNet, resumable, verified')
-    d.add_argument('--dest', type=Path, default=None, help='target folder (default: [paths] ptbxl_dir)')
-    d.add_argument('--url', default=None, help='base URL (default: [ptbxl] download_url)')
-    d.set_defaults(func=_cli_download)
-    v = p.add_parser('verify', help='check every file (SHA256SUMS.txt when present)')
-    v.add_argument('--path', type=Path, default=None); v.add_argument('--sums', type=Path, default=None, help='checksum file')
-    v.set_defaults(func=_cli_verify)
-    i = p.add_parser('info', help='records per superclass and fold')
-    i.add_argument('--path', type=Path, default=None); i.add_argument('--sample', action='store_true', help='the bundled sample')
-    i.set_defaults(func=_cli_info)
-    m = p.add_parser('make-sample', help='write a stratified sample of real records (developers)')
-    m.add_argument('--src', type=Path, default=None); m.add_argument('--dest', type=Path, required=True)
-    m.add_argument('--seed', type=int, default=0)
-    m.set_defaults(func=_cli_sample)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mi_ecg_nb.config import MiEcgError, load_settings
-from mi_ecg_nb import fidelity as F
+from mi_ecg_nb import fidelity_report as F
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / 'data' / 'ptbxl-sample'
@@ -76,7 +76,7 @@ def test_register_cli_validate(monkeypatch, sample_settings, tmp_path):
 
 def test_cli_wiring_when_registered():
     from mi_ecg_nb import cli
-    if 'fidelity' not in cli.CLI_STAGES: pytest.skip("the lead has not added 'fidelity' to cli.CLI_STAGES yet")
+    if 'fidelity_report' not in cli.CLI_STAGES: pytest.skip("the lead has not added 'fidelity' to cli.CLI_STAGES yet")
     args = cli.build_parser().parse_args(['validate', '--n', '5'])
     assert args.n == 5
 

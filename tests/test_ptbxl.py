@@ -8,7 +8,8 @@ import pytest
 
 from mi_ecg_nb.config import load_settings
 from mi_ecg_nb.ptbxl import (PTBXLError, SUPERCLASSES, check_patient_disjoint, load_ptbxl, make_fixture_ptbxl,
-                             read_database, serve_directory, sha256_file, subset_fraction, verify_ptbxl)
+                             read_database, subset_fraction)
+from mi_ecg_nb.ptbxl_download import serve_directory, sha256_file, verify_ptbxl
 
 ROOT = Path(__file__).resolve().parents[1]
 
