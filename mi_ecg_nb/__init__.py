@@ -10,7 +10,8 @@ Modules:
 - `mi_ecg_nb.ptbxl`: Find, download, verify and read PTB-XL v1.0.3 (100 Hz) fast, and turn it into the labels, splits, metadata and training fractions of the paper.
 - `mi_ecg_nb.sim_fit`: Class-conditioned parameter distributions estimated from the PTB-XL training folds, written to a versioned file that ships with the package; and the `mi-ecg simulate` command.
 - `mi_ecg_nb.simulate`: A batched, physiology-aware simulator of 10 s, 100 Hz, 12-lead ECGs of healthy and infarcted hearts: every knob visible, every record reproducible, thousands of records per second.
-- `mi_ecg_nb.sweep`: Presets → a grid of runs with readable ids → one executed report notebook per run (papermill) → a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.
+- `mi_ecg_nb.sweep`: Presets → a grid of runs with readable ids → each run trained, evaluated and written to its folder → one report notebook per run rendered from that folder (papermill) → a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.
+- `mi_ecg_nb.sweep_results`: A finished sweep folder, read back: one row per run, Tables 1 and 2 (mean ± 95 % CI over seeds beside the paper's values), the paired bootstrap gains of pretraining, the best run, and the banners reports carry.
 - `mi_ecg_nb.train`: One training loop for every model and stage (AdamW, cosine learning rate with warm-up, mixed precision on GPU, gradient clipping, early stopping, checkpoints), and the `mi-ecg train` entry point that trains the PTB-XL classifiers."""
 
 __version__ = "0.1.0"
