@@ -15,7 +15,8 @@ Modules:
 - `mi_ecg_nb.render`: From a parameter table to 12-lead signals in mV: Gaussian beat kernels on the sample grid, an amplitude matrix carrying the MI knobs, noise and artifacts at the electrodes; numpy or torch (CPU or GPU) from the same draws.
 - `mi_ecg_nb.sim_fit`: Class-conditioned parameter distributions estimated from the PTB-XL training folds, written to a versioned file that ships with the package; and the `mi-ecg simulate` command.
 - `mi_ecg_nb.sim_params`: Every parameter of a simulated 12-lead ECG record (unit, accepted range, meaning), the class-conditioned distributions they come from, and the drawing of a cohort's parameter table.
-- `mi_ecg_nb.sweep`: Presets → a grid of runs with readable ids → one executed report notebook per run (papermill) → a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.
+- `mi_ecg_nb.sweep`: Presets → a grid of runs with readable ids → each run trained, evaluated and written to its folder → one report notebook per run rendered from that folder (papermill) → a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.
+- `mi_ecg_nb.sweep_results`: A finished sweep folder, read back: one row per run, Tables 1 and 2 (mean ± 95 % CI over seeds beside the paper's values), the paired bootstrap gains of pretraining, the best run, and the banners reports carry.
 - `mi_ecg_nb.synth_feed`: Class-balanced NORM/MI synthetic cohorts with metadata drawn from the real training split, fed to the training loop as one fixed cohort or fresh records every epoch; the `ratio x N_real` synthetic set of Table 2; and the guard that keeps real validation and test records out of pretraining.
 - `mi_ecg_nb.train`: The PTB-XL classifiers: the data of the superclass and MI tasks, `train_classifier` (from scratch or from a pretrained encoder) and the `mi-ecg train` command; and the training benchmark."""
 

@@ -1,5 +1,6 @@
-"""Presets → a grid of runs with readable ids → one executed report notebook per run (papermill) →
-a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.
+"""Presets → a grid of runs with readable ids → each run trained, evaluated and written to its folder →
+one report notebook per run rendered from that folder (papermill) → a summary notebook with Tables 1
+and 2. Resumable, parallel, and safe to kill.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/sweep.html.md"""
 
@@ -11,24 +12,23 @@ import argparse, errno, fnmatch, importlib, json, os, shutil, socket, sys, tempf
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, export_html, get_logger,
                               load_settings, make_rng, template_path)
-from .evaluate import (SUPERCLASSES, evaluate_predictions, mean_ci, paired_difference, read_metrics,
-                                write_metrics)
+from .evaluate import SUPERCLASSES, eval_options, evaluate_predictions, save_figures, write_metrics
 
 # %% auto #0
 __all__ = ['MODELS', 'STRATEGIES', 'TABLES', 'log', 'FAKE_RUNNER', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME',
-           'PENDING_METRICS', 'PAPER', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner', 'get_runner',
-           'fake_run_one', 'fake_pretrain_one', 'real_describe_data', 'finetune_head', 'real_run_one',
-           'synthetic_records', 'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref',
-           'settings_from_ref', 'execute_pretrain', 'execute_run', 'SweepResult', 'grid_table', 'run_sweep',
-           'report_banner', 'collect_runs', 'results_table', 'gains', 'best_run', 'make_fake_sweep', 'run_summary',
-           'auto_preset', 'register_cli']
+           'REPORT', 'PARTIAL_REPORT', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner', 'get_runner',
+           'fake_run_one', 'fake_pretrain_one', 'fake_describe_data', 'FakeRunner', 'real_describe_data',
+           'finetune_head', 'real_run_one', 'synthetic_records', 'real_pretrain_one', 'sweep_lock', 'check_writable',
+           'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate', 'render_report',
+           'execute_run', 'SweepResult', 'grid_table', 'run_sweep', 'make_fake_sweep', 'run_summary', 'auto_preset',
+           'register_cli']
 
 # %% ../nbs/70_sweep.ipynb #d92fedec
 MODELS = ('gru', 'transformer')
@@ -154,15 +154,17 @@ def make_grid(settings: Settings, preset: str, device: str | None = None) -> lis
 # %% ../nbs/70_sweep.ipynb #d586a699
 @dataclass(frozen=True)
 class Runner:
-    "The training calls a sweep makes, injected (see `get_runner`)."
+    "The training calls a sweep makes, injected (see `get_runner`; `FakeRunner` has the same four attributes)."
     name: str
     run_one: Callable
     pretrain_one: Callable
     describe_data: Callable
 
+def _is_runner(r) -> bool: return all(hasattr(r, a) for a in ('name', 'run_one', 'pretrain_one', 'describe_data'))
+
 def get_runner(name: str | Runner = 'real') -> Runner:
-    "'real' (mi_ecg_nb.train / pretrain), 'fake' (synthetic predictions) or 'package.module:attribute'."
-    if isinstance(name, Runner): return name
+    "'real' (mi_ecg_nb.train / pretrain), 'fake' (synthetic predictions), 'package.module:attribute', or a runner object."
+    if not isinstance(name, str) and _is_runner(name): return name
     if name == 'fake': return FAKE_RUNNER
     if name == 'real': return REAL_RUNNER
     mod, _, attr = str(name).partition(':')
@@ -170,16 +172,10 @@ def get_runner(name: str | Runner = 'real') -> Runner:
     except (ImportError, AttributeError, ValueError) as e:
         _bad('unknown runner', expected="'real', 'fake' or 'package.module:attribute' naming a Runner", found=repr(name),
              fix='pass --runner real') 
-    if not isinstance(r, Runner): _bad('not a Runner', expected='a mi_ecg_nb.sweep.Runner', found=type(r).__name__)
+    if not _is_runner(r): _bad('not a Runner', expected='a mi_ecg_nb.sweep.Runner', found=type(r).__name__)
     return r
 
 # %% ../nbs/70_sweep.ipynb #16f8c6f0
-def _fake_hooks(name: str):
-    "Test knobs of the fake runner: sleep or fail on chosen run ids / pretraining keys."
-    cfg = json.loads(os.environ.get('MI_ECG_FAKE_RUNNER', '{}') or '{}')
-    if name in cfg.get('fail', []): raise RuntimeError(f'fake failure of {name} (MI_ECG_FAKE_RUNNER)')
-    if name in cfg.get('sleep', {}): time.sleep(float(cfg['sleep'][name]))
-
 def _fake_labels(task: str, n: int, split: str):
     "Fixed labels and ids of a fake test/validation fold (the same for every run, as a real fold is)."
     rng = make_rng(0, 'fake-data', task, split)
@@ -191,7 +187,6 @@ def _fake_labels(task: str, n: int, split: str):
 # %% ../nbs/70_sweep.ipynb #39543bbc
 def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
     "Fake training: predictions whose quality grows with pretraining, frac and ratio; writes predictions.npz and history.csv."
-    _fake_hooks(spec.run_id)
     out_dir = Path(out_dir); d = dict(columns=np.array(['MI'] if spec.task == 'mi' else list(SUPERCLASSES)))
     skill = 0.7 + 0.5 * spec.frac + 0.4 * spec.pretrained + 0.3 * min(spec.ratio, 1.0) + 0.1 * (spec.model == 'transformer')
     for split, n in (('val', 300), ('test', 400)):
@@ -207,11 +202,28 @@ def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None)
 
 def fake_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
     "Fake pretraining: writes a small checkpoint file."
-    _fake_hooks(ps.key)
     atomic_write_text(Path(out_dir) / 'checkpoint.json', json.dumps(ps.to_dict()))
     return Path(out_dir) / 'checkpoint.json'
 
-FAKE_RUNNER = Runner('fake', fake_run_one, fake_pretrain_one, lambda data, settings=None: dict(kind='fake', data=data))
+def fake_describe_data(data: str, settings: Settings | None = None) -> dict: return dict(kind='fake', data=data)
+
+@dataclass
+class FakeRunner:
+    "The fake runner; for tests it fails (`fail`) or sleeps (`sleep`, seconds) on chosen run ids and pretraining keys."
+    fail: tuple | list = ()
+    sleep: dict = field(default_factory=dict)
+    name: ClassVar[str] = 'fake'
+
+    def _hooks(self, name: str):
+        if name in self.fail: raise RuntimeError(f'fake failure of {name} (FakeRunner.fail)')
+        if name in self.sleep: time.sleep(float(self.sleep[name]))
+    def run_one(self, spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
+        self._hooks(spec.run_id); return fake_run_one(spec, out_dir, settings)
+    def pretrain_one(self, ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
+        self._hooks(ps.key); return fake_pretrain_one(ps, out_dir, settings)
+    def describe_data(self, data: str, settings: Settings | None = None) -> dict: return fake_describe_data(data, settings)
+
+FAKE_RUNNER = FakeRunner()
 
 # %% ../nbs/70_sweep.ipynb #dd1cf5e6
 def _load_data(data: str, settings: Settings):
@@ -273,7 +285,7 @@ REAL_RUNNER = Runner('real', real_run_one, real_pretrain_one, real_describe_data
 RUN_TEMPLATE, SUMMARY_TEMPLATE = '90_run_report.ipynb', '92_sweep_summary.ipynb'
 
 # %% ../nbs/70_sweep.ipynb #1c7ad734
-LOCK_NAME, PENDING_METRICS = '.sweep.lock', '_metrics.pending.json'
+LOCK_NAME = '.sweep.lock'
 
 def _pid_alive(pid: int) -> bool:
     try: os.kill(int(pid), 0)
@@ -354,10 +366,60 @@ def _failed(d: Path, e: BaseException) -> dict:
     except OSError: pass
     return dict(status='failed', error=msg)
 
+# %% ../nbs/70_sweep.ipynb #b7d4a2e9
+def _runner_name(runner) -> str: return runner if isinstance(runner, str) else runner.name
+
+def _save_fig(fig, dest: Path):
+    import matplotlib.pyplot as plt
+    with atomic_path(dest) as t: fig.savefig(t, format='png', dpi=110, bbox_inches='tight')
+    plt.close(fig)
+
+def _plot_history(hist: Path, dest: Path):
+    "Losses and validation AUROC per epoch of the runner's history.csv."
+    import matplotlib.pyplot as plt
+    h = pd.read_csv(hist)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
+    for c in [c for c in h.columns if 'loss' in c]: axs[0].plot(h.epoch, h[c], 'o-', ms=3, label=c)
+    for c in [c for c in h.columns if 'auc' in c]: axs[1].plot(h.epoch, h[c], 'o-', ms=3, label=c)
+    axs[0].set(xlabel='epoch', title='loss'); axs[1].set(xlabel='epoch', title='validation AUROC')
+    for a in axs: a.legend(fontsize=8)
+    _save_fig(fig, dest)
+
+def _plot_pretraining(hist: Path, dest: Path):
+    "Every numeric column per epoch of a pretraining's history.csv."
+    h = pd.read_csv(hist)
+    cols = [c for c in h.columns if c != 'epoch' and pd.api.types.is_numeric_dtype(h[c])]
+    axs = h.plot(x='epoch', y=cols, subplots=True, layout=(1, len(cols)), figsize=(3.2 * len(cols), 2.8), marker='o', ms=3, legend=False, title=cols)
+    fig = np.ravel(axs)[0].figure; fig.tight_layout(); _save_fig(fig, dest)
+
+def train_and_evaluate(spec: RunSpec, run_dir: Path, settings: Settings, runner: str | Runner = 'real', n_boot: int = 0) -> dict:
+    "Run `spec` into `run_dir`: train (the runner), figures, train_result.json, evaluation; metrics.json last, atomically. Returns the metrics."
+    run_dir, run = Path(run_dir), get_runner(runner)
+    (run_dir / 'metrics.json').unlink(missing_ok=True); run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = dict(run_id=spec.run_id, spec=spec.to_dict(), runner=_runner_name(runner), settings=settings.asdict(),
+               settings_file=str(settings.file) if settings.file else None)
+    _guard_write(f'{run_dir}/config.json', atomic_write_text, run_dir / 'config.json', json.dumps(cfg, indent=1, default=str))
+    data_info = run.describe_data(spec.data, settings)
+    demo = data_info.get('kind') == 'sample'
+    t0 = time.time()
+    info = run.run_one(spec, run_dir, settings) or {}
+    train_seconds = time.time() - t0
+    tr = dict(run_id=spec.run_id, seconds=train_seconds, files=sorted(p.name for p in run_dir.iterdir()), info=info)
+    _guard_write(f'{run_dir}/train_result.json', atomic_write_text, run_dir / 'train_result.json', json.dumps(tr, indent=1, default=str))
+    if (run_dir / 'history.csv').is_file(): _plot_history(run_dir / 'history.csv', run_dir / 'convergence.png')
+    ph = Path(spec.init).parent / 'history.csv' if spec.init else None
+    if ph is not None and ph.is_file(): _plot_pretraining(ph, run_dir / 'pretraining.png')
+    opts = {**eval_options(settings), **({'n_boot': n_boot} if n_boot else {})}
+    metrics = evaluate_predictions(run_dir / 'predictions.npz', strict=not demo, **opts)
+    metrics.update(run_id=spec.run_id, spec=spec.to_dict(), runner=run.name, data=data_info, demo=demo,
+                   fake=data_info.get('kind') == 'fake', train_seconds=train_seconds,
+                   train_info={k: v for k, v in info.items() if isinstance(v, (str, int, float, bool, type(None)))})
+    save_figures(run_dir / 'predictions.npz', metrics, run_dir)
+    _guard_write(f'{run_dir}/metrics.json', write_metrics, metrics, run_dir / 'metrics.json')   # the run is finished
+    return metrics
+
 # %% ../nbs/70_sweep.ipynb #66e2bd88
-def _run_params(spec: RunSpec, run_dir: Path, sref: dict, runner: str) -> dict:
-    return dict(spec_json=json.dumps(spec.to_dict()), out_dir=str(run_dir), settings_file=sref.get('file') or '',
-                overrides_json=json.dumps(sref.get('overrides') or {}), runner=runner if isinstance(runner, str) else runner.name)
+REPORT, PARTIAL_REPORT = 'report.ipynb', 'report.partial.ipynb'
 
 def _papermill(template: Path, out_nb: Path, params: dict, cwd: Path | None = None, timeout: int | None = None):
     import papermill as pm
@@ -365,28 +427,37 @@ def _papermill(template: Path, out_nb: Path, params: dict, cwd: Path | None = No
                         log_output=False, cwd=str(cwd) if cwd else None, execution_timeout=timeout,
                         request_save_on_cell_execute=True)
 
-# %% ../nbs/70_sweep.ipynb #66b432ff
-def execute_run(spec: RunSpec, run_dir: Path, sref: dict, runner: str, template: Path | str | None = None) -> dict:
-    "Execute one run's report notebook with papermill unless its metrics.json exists; returns {'status', ...}."
-    run_dir = Path(run_dir)
-    if (run_dir / 'metrics.json').is_file(): return dict(status='skipped')
-    shutil.rmtree(run_dir, ignore_errors=True); run_dir.mkdir(parents=True)       # a killed or failed attempt restarts clean
-    settings = settings_from_ref(sref)
-    cfg = dict(run_id=spec.run_id, spec=spec.to_dict(), runner=runner, settings=settings.asdict(), settings_file=sref.get('file'))
-    _guard_write(f'{run_dir}/config.json', atomic_write_text, run_dir / 'config.json', json.dumps(cfg, indent=1, default=str))
-    template, t0 = Path(template or template_path(RUN_TEMPLATE, settings)), time.time()
-    try: _papermill(template, run_dir / 'report.ipynb', _run_params(spec, run_dir, sref, runner), cwd=settings.root)
-    except Exception as e:
-        if isinstance(e, OSError) and _disk_full(e): _guard_write(f'{run_dir}/report.ipynb', _reraise, e)
-        return dict(_failed(run_dir, e), seconds=round(time.time() - t0, 1))
-    return dict(_promote_metrics(run_dir), status='done', seconds=round(time.time() - t0, 1))
+def render_report(run_dir: Path, settings: Settings | None = None, template: Path | str | None = None) -> Path:
+    "Execute the run report template on a finished run folder (it never trains) into report.ipynb, via report.partial.ipynb."
+    settings, run_dir = settings or load_settings(), Path(run_dir)
+    template = Path(template or template_path(RUN_TEMPLATE, settings))
+    _papermill(template, run_dir / PARTIAL_REPORT, dict(out_dir=str(run_dir), train_if_missing=False), cwd=settings.root)
+    os.replace(run_dir / PARTIAL_REPORT, run_dir / REPORT)             # complete: from now on the run has its report
+    (run_dir / 'error.txt').unlink(missing_ok=True)
+    return run_dir / REPORT
 
-def _promote_metrics(run_dir: Path) -> dict:
-    "The notebook's pending metrics become metrics.json (atomically): from now on the run counts as finished."
-    m = read_metrics(run_dir / PENDING_METRICS)
-    _guard_write(f'{run_dir}/metrics.json', write_metrics, m, run_dir / 'metrics.json')
-    (run_dir / PENDING_METRICS).unlink(missing_ok=True)
-    return dict(headline=m.get('headline', {}).get('value'))
+# %% ../nbs/70_sweep.ipynb #66b432ff
+def execute_run(spec: RunSpec, run_dir: Path, sref: dict, runner: str | Runner, template: Path | str | None = None) -> dict:
+    "Run `spec` unless its metrics.json exists (`train_and_evaluate`), then render its report unless it has one; returns {'status', ...}."
+    run_dir, t0 = Path(run_dir), time.time()
+    finished = (run_dir / 'metrics.json').is_file()
+    if finished and (run_dir / REPORT).is_file(): return dict(status='skipped')
+    settings = settings_from_ref(sref)
+    if not finished:
+        shutil.rmtree(run_dir, ignore_errors=True)                      # a killed or failed attempt restarts clean
+        try: m = train_and_evaluate(spec, run_dir, settings, runner)
+        except Exception as e: return _run_failed(run_dir, e, t0, str(run_dir))
+    try: render_report(run_dir, settings, template)
+    except Exception as e: return _run_failed(run_dir, e, t0, f'{run_dir}/{REPORT}', 'its report failed: ')
+    out = dict(status='skipped', report='rendered') if finished else dict(headline=m.get('headline', {}).get('value'), status='done')
+    return dict(out, seconds=round(time.time() - t0, 1))
+
+def _run_failed(run_dir: Path, e: Exception, t0: float, what: str, prefix: str = '') -> dict:
+    "A failed run or report: error.txt and a 'failed' status. A full disk stops the sweep instead, with a clear error."
+    if isinstance(e, MiEcgError) and 'disk full' in e.what: raise e
+    if isinstance(e, OSError) and _disk_full(e): _guard_write(what, _reraise, e)
+    out = _failed(run_dir, e)
+    return dict(out, error=prefix + out['error'], seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/70_sweep.ipynb #27499f10
 @dataclass
@@ -489,9 +560,9 @@ def _map(fn, jobs_args: list, jobs: int):
 
 # %% ../nbs/70_sweep.ipynb #665a49e7
 def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = None, device: str | None = None,
-              dry_run: bool = False, reports_dir: Path | str | None = None, runner: str = 'real',
+              dry_run: bool = False, reports_dir: Path | str | None = None, runner: str | Runner = 'real',
               only: str | None = None, summary: bool = True) -> SweepResult:
-    "Run preset `preset`: pretrain once per shared key, execute every unfinished run's report, then the summary."
+    "Run preset `preset`: pretrain once per shared key, run every unfinished run, render missing reports, then the summary."
     settings = settings or load_settings()
     runs = make_grid(settings, preset, device)
     if only: runs = [r for r in runs if fnmatch.fnmatch(r.run_id, only)]
@@ -506,13 +577,13 @@ def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = 
     return res
 
 # %% ../nbs/70_sweep.ipynb #1cfa7275
-def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str, summary: bool):
+def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool):
     sref, sd = settings_ref(settings), res.sweep_dir
     if settings.sweep(res.preset).max_steps_per_epoch:       # the preset's step budget reaches every run
         sref['overrides'].setdefault('train.max_steps_per_epoch', settings.sweep(res.preset).max_steps_per_epoch)
     data_info = get_runner(runner).describe_data(settings.sweep(res.preset).data, settings)
     _check_same_data(sd, data_info)
-    extra = dict(description=settings.sweep(res.preset).description, data=data_info, runner=runner, jobs=jobs,
+    extra = dict(description=settings.sweep(res.preset).description, data=data_info, runner=_runner_name(runner), jobs=jobs,
                  demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs])
     res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
     _write_status(res, extra)
@@ -534,98 +605,10 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str, su
 def _run_all(res, todo, jobs, extra):
     for (r, *_), out in _map(execute_run, todo, jobs):
         res.status[r.run_id] = out; _write_status(res, extra)
-        (log.warning if out['status'] == 'failed' else log.info)(f'{r.run_id}: {out["status"]}' + (f' ({out.get("error")})' if out['status'] == 'failed' else ''))
+        (log.warning if out['status'] == 'failed' else log.info)(f'{r.run_id}: {out["status"]}' + (' (report rendered)' if out.get('report') else '')
+                                                                  + (f' ({out.get("error")})' if out['status'] == 'failed' else ''))
 
-# %% ../nbs/70_sweep.ipynb #50dd0cde
-def report_banner(kind: str, what: str = 'report') -> str:
-    "Markdown warning for reports on the bundled sample ('sample') or from the fake runner ('fake'); '' otherwise."
-    if kind == 'sample':
-        return (f'> **⚠ DEMONSTRATION.** This {what} uses the bundled PTB-XL sample (a few hundred records). The pipeline '
-                'runs end to end, but the numbers are **not meaningful** and must not be compared with the paper. '
-                'Run the `quick` or `paper` preset on full PTB-XL for real results.')
-    if kind == 'fake':
-        return (f'> **⚠ FAKE RUNS.** No model was trained for this {what}: the predictions are synthetic '
-                '(the `fake` runner), to show the layout and test the pipeline.')
-    return ''
-
-# %% ../nbs/70_sweep.ipynb #47f03197
-PAPER = dict(
-    table1={(0.0, 'gru-base'): 83.1, (0.0, 'gru-supervised'): 86.6, (1.0, 'gru-base'): 92.7},
-    best=dict(value=89.3, lo=87.8, hi=90.7),
-    source='arXiv 2506.23259 (Naghashyar 2025), values as quoted in issues 6 and 8; other cells unknown to this project',
-)
-
-def collect_runs(sweep_dir: Path) -> pd.DataFrame:
-    "One row per run folder of `sweep_dir`: spec fields, status, headline AUROC (value, lo, hi), demo flag."
-    rows, sd = [], Path(sweep_dir)
-    status = json.loads((sd / 'sweep.json').read_text()).get('runs', {}) if (sd / 'sweep.json').is_file() else {}
-    for cfg in sorted(sd.glob('*/config.json')):
-        c = json.loads(cfg.read_text()); spec = RunSpec(**c['spec']); d = cfg.parent
-        m = read_metrics(d / 'metrics.json') if (d / 'metrics.json').is_file() else None
-        h = (m or {}).get('headline') or {}
-        rows.append(dict(run_id=spec.run_id, table=spec.table, arm=spec.arm, model=spec.model, strategy=spec.strategy,
-                         frac=spec.frac, ratio=spec.ratio, seed=spec.seed, status='done' if m else status.get(spec.run_id, {}).get('status', 'unfinished'),
-                         auc=h.get('value'), lo=h.get('lo'), hi=h.get('hi'), demo=bool((m or {}).get('demo')), dir=str(d)))
-    return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'frac', 'ratio', 'seed', 'status',
-                                       'auc', 'lo', 'hi', 'demo', 'dir'])
-
-# %% ../nbs/70_sweep.ipynb #1588cffe
-def _ok(x) -> bool: return x is not None and np.isfinite(float(x))
-
-def _fmt(s: dict, lo=None, hi=None) -> str:
-    "'83.1 ± 1.2' (mean ± CI half-width over seeds), or '83.1 [81.0–85.2]' (one seed: its bootstrap CI), ×100."
-    if s is None or not _ok(s.get('value')): return ''
-    v = 100 * s['value']
-    if _ok(s.get('lo')): return f'{v:.1f} ± {100 * (s["hi"] - s["lo"]) / 2:.1f}'
-    if _ok(lo) and _ok(hi): return f'{v:.1f} [{100 * lo:.1f}–{100 * hi:.1f}]'
-    return f'{v:.1f}'
-
-def results_table(runs: pd.DataFrame, table: str) -> pd.DataFrame:
-    "Table 1 ('t1', rows frac) or Table 2 ('t2', rows ratio): mean ± 95 % CI over seeds ×100 (one seed: [bootstrap CI]), paper beside."
-    key = 'frac' if table == 't1' else 'ratio'
-    df = runs[(runs.table == table) & (runs.status == 'done')]
-    if df.empty: return pd.DataFrame()
-    out = {}
-    for (x, arm), g in df.groupby([key, 'arm'], sort=True):
-        s = mean_ci(g.auc.astype(float))
-        out.setdefault(x, {})[(arm, 'ours')] = _fmt(s, *((g.lo.iloc[0], g.hi.iloc[0]) if len(g) == 1 else (None, None)))
-        out[x][(arm, 'n seeds')] = s['n']
-        if table == 't1': out[x][(arm, 'paper')] = PAPER['table1'].get((float(x), arm), '')
-    t = pd.DataFrame.from_dict(out, orient='index'); t.index.name = key
-    t.columns = pd.MultiIndex.from_tuples(t.columns)
-    return t[sorted(t.columns, key=lambda c: (c[0].split('-')[1] != 'base', c[0], ['ours', 'paper', 'n seeds'].index(c[1])))]
-
-# %% ../nbs/70_sweep.ipynb #0d17f655
-def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    "Pretrained − base (same model, frac/ratio and seed): paired bootstrap per seed, then mean ± CI over seeds."
-    key = 'frac' if table == 't1' else 'ratio'
-    df = runs[(runs.table == table) & (runs.status == 'done')]
-    base = {(r.model, r[key], r.seed): r.dir for _, r in df[df.strategy == 'base'].iterrows()}
-    rows = []
-    for _, r in df[df.strategy != 'base'].iterrows():
-        b = base.get((r.model, r[key], r.seed)) or (base.get((r.model, 0.0, r.seed)) if table == 't2' else None)
-        if b is None: continue
-        d = paired_difference(Path(b) / 'predictions.npz', Path(r.dir) / 'predictions.npz', n_boot=n_boot, seed=seed)
-        rows.append(dict(arm=r.arm, **{key: r[key]}, seed=r.seed, gain=d['value'], lo=d['lo'], hi=d['hi'], p_value=d['p_value']))
-    g = pd.DataFrame(rows)
-    if g.empty: return g
-    agg = [dict(arm=a, **{key: x}, **{k: v for k, v in mean_ci(gg.gain).items()},
-                boot_lo=gg.lo.iloc[0] if len(gg) == 1 else np.nan, boot_hi=gg.hi.iloc[0] if len(gg) == 1 else np.nan)
-           for (a, x), gg in g.groupby(['arm', key])]
-    return pd.DataFrame(agg)
-
-# %% ../nbs/70_sweep.ipynb #3adcfba2
-def best_run(runs: pd.DataFrame) -> pd.Series | None:
-    "The best arm (Table 2 if it ran, else Table 1) by mean headline AUROC over seeds, and its seed-0 (or first) run."
-    for t in ('t2', 't1'):
-        df = runs[(runs.table == t) & (runs.status == 'done')]
-        if df.empty: continue
-        key = 'frac' if t == 't1' else 'ratio'
-        m = df.groupby(['arm', key]).auc.mean().idxmax()
-        cand = df[(df.arm == m[0]) & (df[key] == m[1])].sort_values('seed')
-        return cand.iloc[0]
-    return None
-
+# %% ../nbs/70_sweep.ipynb #e1f7c2b8
 def make_fake_sweep(dest: Path, preset: str = 'demo', settings: Settings | None = None) -> Path:
     "A sweep folder filled by the fake runner without papermill (for the summary template's default parameters)."
     settings = settings or load_settings()

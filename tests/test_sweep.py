@@ -1,5 +1,6 @@
-"""Sweep stage: a tiny sweep through papermill (fake runner), skip on re-run, resume after a kill, failures,
-the lock, bad input. The real training entry points are exercised in test_sweep_real.py."""
+"""Sweep stage: a tiny sweep (fake runner) with its reports rendered by papermill, skip on re-run, resume after a kill,
+reports re-rendered without retraining, failures, the lock, bad input. The real training entry points are exercised in
+test_sweep_real.py."""
 import errno, json, os, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from mi_ecg_nb.config import ConfigError, MiEcgError, load_settings
 from mi_ecg_nb import sweep as sw
-from mi_ecg_nb.sweep import make_grid, run_sweep, sweep_lock
+from mi_ecg_nb.sweep import FakeRunner, make_grid, run_sweep, sweep_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +45,7 @@ def _artefacts(d: Path):
 
 
 @pytest.fixture
-def tiny(tmp_path, monkeypatch):
-    monkeypatch.delenv('MI_ECG_FAKE_RUNNER', raising=False)
+def tiny(tmp_path):
     return _settings(tmp_path)
 
 
@@ -67,9 +67,9 @@ def test_tiny_sweep_end_to_end_then_skipped(tiny):
     sd = res.sweep_dir
     for rid in res.ids('done'):
         names = _artefacts(sd / rid)
-        assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv',
+        assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'train_result.json',
                 'roc.png', 'calibration.png', 'confusion.png', 'convergence.png'} <= names, names
-        assert sw.PENDING_METRICS not in names
+        assert sw.PARTIAL_REPORT not in names and not any(n.startswith('.') for n in names), names
         m = json.loads((sd / rid / 'metrics.json').read_text())
         assert m['run_id'] == rid and m['headline']['lo'] <= m['headline']['value'] <= m['headline']['hi']
     # the pretrained arm was initialised from the shared pretraining checkpoint
@@ -89,26 +89,22 @@ def test_tiny_sweep_end_to_end_then_skipped(tiny):
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
 
 
-def test_failed_run_keeps_partial_notebook_and_sweep_goes_on(tiny, monkeypatch):
-    monkeypatch.setenv('MI_ECG_FAKE_RUNNER', json.dumps({'fail': ['t1-gru-base-frac1-s0']}))
-    res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t*-gru-base-*')
+def test_failed_run_keeps_its_error_and_sweep_goes_on(tiny):
+    res = run_sweep('tiny', tiny, runner=FakeRunner(fail=['t1-gru-base-frac1-s0']), summary=False, only='t*-gru-base-*')
     assert res.ids('failed') == ['t1-gru-base-frac1-s0'] and res.ids('done') == ['t2-gru-base-ratio0-s0']
     assert not res.ok
     d = res.sweep_dir / 't1-gru-base-frac1-s0'
-    assert (d / 'report.ipynb').is_file() and not (d / 'metrics.json').exists()
-    assert 'fake failure' in (d / 'error.txt').read_text()
-    assert 'fake failure' in (d / 'report.ipynb').read_text()               # papermill's partial notebook
-    status = json.loads((res.sweep_dir / 'sweep.json').read_text())['runs']
-    assert status['t1-gru-base-frac1-s0']['status'] == 'failed'
-    monkeypatch.delenv('MI_ECG_FAKE_RUNNER')
+    assert (d / 'config.json').is_file() and not (d / 'metrics.json').exists() and not (d / 'report.ipynb').exists()
+    assert 'fake failure' in (d / 'error.txt').read_text() and 'Traceback' in (d / 'error.txt').read_text()
+    status = json.loads((res.sweep_dir / 'sweep.json').read_text())
+    assert status['runs']['t1-gru-base-frac1-s0']['status'] == 'failed' and status['runner'] == 'fake'
     res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t*-gru-base-*')   # the failed run is redone
     assert res.ids('done') == ['t1-gru-base-frac1-s0'] and res.ids('skipped') == ['t2-gru-base-ratio0-s0']
 
 
-def test_failed_pretraining_fails_its_runs_only(tiny, monkeypatch):
+def test_failed_pretraining_fails_its_runs_only(tiny):
     key = sw.pretrain_spec(make_grid(tiny, 'tiny')[1]).key
-    monkeypatch.setenv('MI_ECG_FAKE_RUNNER', json.dumps({'fail': [key]}))
-    res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t1-*')
+    res = run_sweep('tiny', tiny, runner=FakeRunner(fail=[key]), summary=False, only='t1-*')
     assert res.ids('failed') == ['t1-gru-supervised-frac1-s0'] and res.ids('done') == ['t1-gru-base-frac1-s0']
     assert 'pretraining' in res.status['t1-gru-supervised-frac1-s0']['error']
 
@@ -130,23 +126,24 @@ def _procs():
 
 @pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='needs Linux /proc')
 def test_killed_sweep_resumes(tiny, tmp_path):
-    """Kill the sweep process mid-run (jobs=2: the run is in a worker process, in a papermill kernel): its workers
-    and kernels exit, the run has no metrics.json, and the next sweep takes over the stale lock and redoes it."""
+    """Kill the sweep process mid-run (jobs=2: the slow run trains in a worker process, the other one's report was
+    rendered in a papermill kernel): its workers and kernels exit, the slow run has no metrics.json, and the next
+    sweep takes over the stale lock and redoes it."""
     slow = 't1-gru-supervised-frac1-s0'
-    env = dict(os.environ, MI_ECG_FAKE_RUNNER=json.dumps({'sleep': {slow: 120}}))
-    code = ('import sys; from mi_ecg_nb.config import load_settings; from mi_ecg_nb.sweep import run_sweep; '
-            'run_sweep("tiny", load_settings(sys.argv[1]), runner="fake", only="t1-*", summary=False, jobs=2)')
-    p = subprocess.Popen([sys.executable, '-c', code, str(tiny.file)], env=env, start_new_session=True,
+    code = ('import sys; from mi_ecg_nb.config import load_settings; from mi_ecg_nb.sweep import FakeRunner, run_sweep; '
+            'run_sweep("tiny", load_settings(sys.argv[1]), runner=FakeRunner(sleep={sys.argv[2]: 120}), only="t1-*", '
+            'summary=False, jobs=2)')
+    p = subprocess.Popen([sys.executable, '-c', code, str(tiny.file), slow], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sd = tmp_path / 'reports' / 'tiny'
     try:
         t0 = time.time()
-        while not ((sd / slow / 'report.ipynb').is_file() and (sd / 't1-gru-base-frac1-s0' / 'metrics.json').is_file()):
+        while not ((sd / slow / 'config.json').is_file() and (sd / 't1-gru-base-frac1-s0' / 'report.ipynb').is_file()):
             assert time.time() - t0 < 150 and p.poll() is None, 'the sweep did not reach the slow run'
             time.sleep(0.5)
         time.sleep(2)
         mine = {pid for pid, (g, _) in _procs().items() if g == p.pid}           # the sweep and its workers
-        assert any(jpy in mine for _, jpy in _procs().values())                   # the slow run's kernel is alive
+        assert len(mine - {p.pid}) >= 1                                           # the slow run's worker is alive
         os.kill(p.pid, signal.SIGKILL); p.wait()                                  # only the sweep process itself
         t0 = time.time()
         while any(g == p.pid or jpy in mine for g, jpy in _procs().values()):    # workers, then their kernels, exit
@@ -158,11 +155,70 @@ def test_killed_sweep_resumes(tiny, tmp_path):
                 try: os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError: pass
     assert (sd / 't1-gru-base-frac1-s0' / 'metrics.json').is_file()
-    assert not (sd / slow / 'metrics.json').exists()                   # killed mid-way: not counted as finished
+    assert not (sd / slow / 'metrics.json').exists() and not (sd / slow / 'report.ipynb').exists()   # killed mid-way: not finished
     assert (sd / sw.LOCK_NAME).is_file()                               # the dead sweep's lock is left behind
     res = run_sweep('tiny', tiny, runner='fake', only='t1-*', summary=False)   # takes over the stale lock
     assert res.ids('skipped') == ['t1-gru-base-frac1-s0'] and res.ids('done') == [slow]
     assert (sd / slow / 'metrics.json').is_file() and not (sd / sw.LOCK_NAME).exists()
+
+
+def _folder(d: Path) -> dict:
+    "name -> (mtime, bytes) of every file of a run folder but its report."
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in d.iterdir() if p.is_file() and p.name != 'report.ipynb'}
+
+
+def test_missing_report_is_rendered_again_without_retraining(tiny):
+    """A finished run (metrics.json) whose report is missing (here: left partial, as by a sweep killed while
+    rendering) gets only its report rendered on the next sweep: with training made to fail, nothing else changes."""
+    rid = 't2-gru-base-ratio0-s0'
+    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    d = res.sweep_dir / rid
+    before = _folder(d)
+    (d / 'report.ipynb').rename(d / sw.PARTIAL_REPORT)
+    res = run_sweep('tiny', tiny, runner=FakeRunner(fail=[rid]), only='t2-*', summary=False)
+    assert res.ok and res.status[rid]['status'] == 'skipped' and res.status[rid]['report'] == 'rendered', res.status
+    assert (d / 'report.ipynb').is_file() and not (d / sw.PARTIAL_REPORT).exists()
+    assert _folder(d) == before                                        # metrics.json, predictions, figures: untouched
+    assert rid in (d / 'report.ipynb').read_text() and 'FAKE RUNS' in (d / 'report.ipynb').read_text()
+    (d / 'report.ipynb').unlink()                                      # deleted by hand: the same
+    res = run_sweep('tiny', tiny, runner=FakeRunner(fail=[rid]), only='t2-*', summary=False)
+    assert res.status[rid].get('report') == 'rendered' and (d / 'report.ipynb').is_file() and _folder(d) == before
+
+
+def test_template_reports_a_finished_run_and_trains_only_if_asked(tiny, tmp_path):
+    "The run report template by hand: on a finished folder it only reads (a runner that cannot load is never used); on an empty one it trains."
+    rid = 't2-gru-base-ratio0-s0'
+    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    d = res.sweep_dir / rid
+    before, tpl = _folder(d), sw.template_path(sw.RUN_TEMPLATE, tiny)
+    sw._papermill(tpl, tmp_path / 'by-hand.ipynb', dict(out_dir=str(d), train_if_missing=True, runner='nosuch.module:x'))
+    assert _folder(d) == before and rid in (tmp_path / 'by-hand.ipynb').read_text()
+    e2e = tmp_path / 'e2e'                                              # one notebook end to end: train, then report
+    sw._papermill(tpl, tmp_path / 'e2e.ipynb', dict(out_dir=str(e2e), spec_json=json.dumps(make_grid(tiny, 'tiny')[2].to_dict()),
+                                                    settings_file=str(tiny.file), runner='fake', n_boot=100))
+    m = json.loads((e2e / 'metrics.json').read_text())
+    assert m['run_id'] == rid and m['bootstrap']['n_boot'] == 100 and (e2e / 'roc.png').is_file()
+    with pytest.raises(Exception, match='the run is not finished'):
+        sw._papermill(tpl, tmp_path / 'none.ipynb', dict(out_dir=str(tmp_path / 'empty'), train_if_missing=False))
+    assert not (tmp_path / 'empty' / 'metrics.json').exists()
+
+
+def test_failed_report_of_a_finished_run(tiny, tmp_path):
+    "A report that fails to render fails its run but keeps the run's results; the next sweep only renders it again."
+    rid = 't2-gru-base-ratio0-s0'
+    bad = tmp_path / 'bad_template.ipynb'
+    nb = json.loads(sw.template_path(sw.RUN_TEMPLATE, tiny).read_text())
+    nb['cells'].append(dict(cell_type='code', execution_count=None, id='b0rk', metadata={}, outputs=[], source=['raise ValueError("broken template")']))
+    bad.write_text(json.dumps(nb))
+    sref, d = sw.settings_ref(tiny), Path(tiny.path('reports_dir')) / 'tiny' / rid
+    out = sw.execute_run(make_grid(tiny, 'tiny')[2], d, sref, 'fake', template=bad)
+    assert out['status'] == 'failed' and out['error'].startswith('its report failed') and 'broken template' in out['error']
+    assert (d / 'metrics.json').is_file() and (d / sw.PARTIAL_REPORT).is_file() and not (d / 'report.ipynb').exists()
+    before = _folder(d)
+    out = sw.execute_run(make_grid(tiny, 'tiny')[2], d, sref, FakeRunner(fail=[rid]))
+    assert out['status'] == 'skipped' and out['report'] == 'rendered' and (d / 'report.ipynb').is_file()
+    assert not (d / 'error.txt').exists() and not (d / sw.PARTIAL_REPORT).exists()
+    assert {k: v for k, v in _folder(d).items() if k != 'error.txt'} == {k: v for k, v in before.items() if k not in ('error.txt', sw.PARTIAL_REPORT)}
 
 
 def test_lock_stops_a_second_sweep(tiny):

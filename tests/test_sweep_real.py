@@ -1,7 +1,7 @@
 """A tiny sweep through the REAL training entry points (mi_ecg_nb.train), one epoch on the bundled PTB-XL sample,
 executed through papermill, then its summary: a real-only arm, a Table 1 arm pretrained on simulated records, a Table 2
 arm with synthetic records added to the training set and one pretrained (MAE) on the ratio's synthetic set. Everything
-it writes is labelled a demonstration."""
+it writes is labelled a demonstration. A lost report is rendered again without retraining."""
 import json
 from pathlib import Path
 
@@ -38,8 +38,7 @@ n_synth = 16
 
 
 @pytest.mark.skipif(not (SAMPLE / 'ptbxl_database.csv').is_file(), reason='the bundled PTB-XL sample is missing')
-def test_tiny_real_sweep(tmp_path, monkeypatch):
-    monkeypatch.delenv('MI_ECG_FAKE_RUNNER', raising=False)
+def test_tiny_real_sweep(tmp_path):
     ini = tmp_path / 'settings.ini'
     ini.write_text(INI.format(sample=SAMPLE, tmp=tmp_path))
     s = load_settings(ini, env={})
@@ -49,8 +48,8 @@ def test_tiny_real_sweep(tmp_path, monkeypatch):
                                        't2-gru-base-ratio0.5-s0', 't2-transformer-mae-ratio0.5-s0']
     for rid in res.ids('done'):
         d = res.sweep_dir / rid
-        assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'roc.png',
-                'calibration.png', 'confusion.png'} <= {p.name for p in d.iterdir()}
+        assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'train_result.json', 'roc.png',
+                'calibration.png', 'confusion.png', 'convergence.png'} <= {p.name for p in d.iterdir()}
         m = json.loads((d / 'metrics.json').read_text())
         assert m['demo'] is True and m['data']['kind'] == 'sample' and m['runner'] == 'real'
         assert m['train_info']['epochs_run'] == 1
@@ -66,5 +65,11 @@ def test_tiny_real_sweep(tmp_path, monkeypatch):
     assert len(list((res.sweep_dir / 'pretrain').glob('*/checkpoint.pt'))) == 2     # one Table 1, one Table 2 pretraining
     assert json.loads((res.sweep_dir / 'sweep.json').read_text())['demo'] is True
     assert 'DEMONSTRATION' in (res.sweep_dir / 'summary.html').read_text()
+    d = res.sweep_dir / 't1-gru-supervised-frac1-s0'
+    ckpt, metrics = d / 'train' / 'checkpoint.pt', (d / 'metrics.json').read_bytes()
+    stamp = ckpt.stat().st_mtime_ns
+    (d / 'report.ipynb').unlink()                                      # a lost report: only it is rendered again
     res2 = run_sweep('tiny', s, runner='real', summary=False)
     assert sorted(res2.ids('skipped')) == sorted(res.ids('done'))
+    assert res2.status[d.name].get('report') == 'rendered' and (d / 'report.ipynb').is_file()
+    assert ckpt.stat().st_mtime_ns == stamp and (d / 'metrics.json').read_bytes() == metrics    # nothing retrained
