@@ -22,9 +22,9 @@ from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache
 from .evaluate import SUPERCLASSES, eval_options, evaluate_predictions, save_figures, write_metrics
 
 # %% auto #0
-__all__ = ['MODELS', 'STRATEGIES', 'TABLES', 'log', 'FAKE_RUNNER', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME',
-           'REPORT', 'PARTIAL_REPORT', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner', 'get_runner',
-           'fake_run_one', 'fake_pretrain_one', 'fake_describe_data', 'FakeRunner', 'real_describe_data',
+__all__ = ['MODELS', 'ARM_STRATEGIES', 'TABLES', 'log', 'FAKE_RUNNER', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE',
+           'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner',
+           'get_runner', 'fake_run_one', 'fake_pretrain_one', 'fake_describe_data', 'FakeRunner', 'real_describe_data',
            'finetune_head', 'real_run_one', 'synthetic_records', 'real_pretrain_one', 'sweep_lock', 'check_writable',
            'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate', 'render_report',
            'execute_run', 'SweepResult', 'grid_table', 'run_sweep', 'make_fake_sweep', 'run_summary', 'auto_preset',
@@ -32,7 +32,7 @@ __all__ = ['MODELS', 'STRATEGIES', 'TABLES', 'log', 'FAKE_RUNNER', 'REAL_RUNNER'
 
 # %% ../nbs/70_sweep.ipynb #d92fedec
 MODELS = ('gru', 'transformer')
-STRATEGIES = ('base', 'supervised', 'mae', 'joint')
+ARM_STRATEGIES = ('base', 'supervised', 'mae', 'joint')   # a run's arm: from scratch, or one of pretrain.STRATEGIES
 TABLES = {'t1': 'superclass', 't2': 'mi'}
 log = get_logger('sweep')
 
@@ -78,7 +78,7 @@ def _check_spec(s: RunSpec):
         if not ok: _bad(f'invalid run: {what}', expected=expected, found=found, fix='fix the sweep preset in settings.ini')
     need(s.table in TABLES, 'table', ' or '.join(TABLES), repr(s.table))
     need(s.model in MODELS, 'model', ' or '.join(MODELS), repr(s.model))
-    need(s.strategy in STRATEGIES, 'strategy', ' or '.join(STRATEGIES), repr(s.strategy))
+    need(s.strategy in ARM_STRATEGIES, 'strategy', ' or '.join(ARM_STRATEGIES), repr(s.strategy))
     need(isinstance(s.seed, (int, np.integer)) and s.seed >= 0, 'seed', 'an integer >= 0', repr(s.seed))
     need(np.isfinite(s.frac) and 0 <= s.frac <= 1, 'frac', 'a number in [0, 1]', repr(s.frac))
     need(np.isfinite(s.ratio) and s.ratio >= 0, 'ratio', 'a number >= 0', repr(s.ratio))
@@ -119,9 +119,9 @@ def _arms(values, key: str, preset: str) -> list[tuple[str, str]]:
     out = []
     for a in values:
         m, _, s = str(a).partition('-')
-        if m not in MODELS or s not in STRATEGIES:
+        if m not in MODELS or s not in ARM_STRATEGIES:
             _bad(f'malformed arm {a!r} in [sweep:{preset}] {key}', expected='<model>-<strategy> with model in '
-                 f'{", ".join(MODELS)} and strategy in {", ".join(STRATEGIES)}', found=repr(a),
+                 f'{", ".join(MODELS)} and strategy in {", ".join(ARM_STRATEGIES)}', found=repr(a),
                  fix=f'fix {key} in [sweep:{preset}] of settings.ini, e.g. gru-base,gru-supervised')
         out.append((m, s))
     if len(set(out)) != len(out): _bad(f'repeated arm in [sweep:{preset}] {key}', expected='each arm once', found=', '.join(values),
@@ -256,22 +256,17 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     return dict(is_sample=bool(ds.is_sample), **{k: res.get(k) for k in keep if k in res})
 
 # %% ../nbs/70_sweep.ipynb #0e7e3313
-def _pretrain_api():
-    try: from mi_ecg_nb import synth_feed
-    except ImportError as e:
-        _bad('the pretraining stage is not available', expected='mi_ecg_nb.pretrain (issue 7)', found=str(e),
-             fix='update mi-ecg-nb, run base arms at ratio 0 only, or use --runner fake')
-    return synth_feed
-
 def synthetic_records(spec: RunSpec, ds, settings: Settings) -> dict:
     "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`synth_feed.ratio_synth_set`)."
-    return _pretrain_api().ratio_synth_set(ds, spec.ratio, seed=spec.seed, task=spec.task)
+    from mi_ecg_nb.synth_feed import ratio_synth_set
+    return ratio_synth_set(ds, spec.ratio, seed=spec.seed, task=spec.task)
 
 def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Path:
     "Pretrain with `pretrain.pretrain_model` on n_synth records (Table 1) or on the run's ratio set (Table 2)."
     from mi_ecg_nb import pretrain
+    from mi_ecg_nb.synth_feed import ratio_synth_set
     ds = _load_data(ps.data, settings)
-    synth = _pretrain_api().ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task) if ps.ratio > 0 else None
+    synth = ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task) if ps.ratio > 0 else None
     res = pretrain.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir), settings,
                                   task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,
                                   epochs=ps.epochs, device=ps.device, progress=False)
