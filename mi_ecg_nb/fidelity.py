@@ -19,6 +19,7 @@ from scipy import signal as ssig, stats
 from .config import MiEcgError, derive_seed, get_device, get_logger, make_rng
 
 from .ptbxl import LEADS
+from .cohort import plot_ecg
 
 log = get_logger('fidelity')
 
@@ -27,8 +28,8 @@ __all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample'
            'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat', 'ks_columns',
            'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of', 'record_beats',
            'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers', 'feature_matrix',
-           'auc_ci', 'c2st', 'plot_ecg_paper', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins',
-           'compare', 'toy_ecgs', 'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
+           'auc_ci', 'c2st', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins', 'compare',
+           'toy_ecgs', 'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
 
 # %% ../nbs/30_fidelity.ipynb #9fc2a2c3
 def check_sample(x, name: str = 'x', min_n: int = 1) -> np.ndarray:
@@ -432,31 +433,11 @@ def c2st(fa, fb, seed: int = 0, test_size: float = 0.5, n_boot: int = 500) -> di
     return dict(auc=auc, ci_low=lo, ci_high=hi, n_train=len(tr), n_test=len(te))
 
 # %% ../nbs/30_fidelity.ipynb #c9f4aca9
-_LAYOUT = [['I', 'aVR', 'V1', 'V4'], ['II', 'aVL', 'V2', 'V5'], ['III', 'aVF', 'V3', 'V6']]
-
-def plot_ecg_paper(ax, rec, fs: float = 100, title: str = ''):
-    "Draw one 12-lead record (12, T) on `ax` as a 3×4 printout with a lead II rhythm strip."
-    rec = np.asarray(rec); T = rec.shape[-1]; seg = T // 4; t = np.arange(T) / fs
-    rows = len(_LAYOUT) + 1; h = 3.0
-    for r, names in enumerate(_LAYOUT + [['II']]):
-        y0 = (rows - 1 - r) * h
-        for c, name in enumerate(names):
-            sl = slice(0, T) if r == len(_LAYOUT) else slice(c * seg, (c + 1) * seg)
-            v = rec[LEADS.index(name), sl]
-            ax.plot(t[sl], v - np.median(rec[LEADS.index(name)]) + y0, 'k', lw=0.6)
-            ax.text(t[sl][0] + 0.05, y0 + 0.9, name, fontsize=7)
-    y0, y1 = -h / 2, (rows - 0.5) * h
-    for step, col, lw in ((0.04, '#fbd0d0', 0.25), (0.2, '#f08080', 0.5)):      # 1 mm and 5 mm grid lines
-        ax.vlines(np.arange(0, T / fs + 1e-9, step), y0, y1, colors=col, lw=lw, zorder=0)
-        ax.hlines(np.arange(y0, y1 + 1e-9, step * 2.5), 0, T / fs, colors=col, lw=lw, zorder=0)
-    ax.set_xlim(0, T / fs); ax.set_ylim(y0, y1); ax.set_aspect(0.4); ax.set_axis_off()
-    ax.set_title(title, fontsize=9, loc='left')
-
 def plot_pair(real_rec, synth_rec, fs: float = 100, title: str = ''):
-    "A real and a synthetic record, one above the other, on ECG paper."
+    "A real and a synthetic record, one above the other, on ECG paper (`cohort.plot_ecg`)."
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(2, 1, figsize=(12, 11))
-    plot_ecg_paper(axs[0], real_rec, fs, f'{title} real'); plot_ecg_paper(axs[1], synth_rec, fs, f'{title} synthetic')
+    plot_ecg(real_rec, fs, f'{title} real', ax=axs[0]); plot_ecg(synth_rec, fs, f'{title} synthetic', ax=axs[1])
     fig.tight_layout()
     return fig
 
