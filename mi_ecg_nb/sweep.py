@@ -209,14 +209,16 @@ def fake_describe_data(data: str, settings: Settings | None = None) -> dict: ret
 
 @dataclass
 class FakeRunner:
-    "The fake runner; for tests it fails (`fail`) or sleeps (`sleep`, seconds) on chosen run ids and pretraining keys."
+    "The fake runner; for tests it fails (`fail`), crashes its process (`crash`) or sleeps (`sleep`, seconds) on chosen run ids and pretraining keys."
     fail: tuple | list = ()
     sleep: dict = field(default_factory=dict)
+    crash: tuple | list = ()
     name: ClassVar[str] = 'fake'
 
     def _hooks(self, name: str):
         if name in self.fail: raise RuntimeError(f'fake failure of {name} (FakeRunner.fail)')
         if name in self.sleep: time.sleep(float(self.sleep[name]))
+        if name in self.crash: os._exit(70)                 # as a segfault or an out-of-memory kill would
     def run_one(self, spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
         self._hooks(spec.run_id); return fake_run_one(spec, out_dir, settings)
     def pretrain_one(self, ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
@@ -534,11 +536,12 @@ def _collect(proc, result: Path):
     if isinstance(out, MiEcgError): raise out
     return out
 
-def _map(fn, jobs_args: list, jobs: int):
-    "Yield (args, fn(*args)) for each args: in-process for jobs=1, else in `jobs` worker processes at a time."
-    if jobs <= 1 or len(jobs_args) <= 1:
+def _map(fn, jobs_args: list, jobs: int, isolate: bool = True):
+    "Yield (args, fn(*args)) for each args, each in its own worker process, `jobs` at a time (`isolate=False`: in this process)."
+    if not isolate:
         for a in jobs_args: yield a, fn(*a)
         return
+    jobs = max(1, jobs)
     pending, running = list(enumerate(jobs_args)), {}
     with tempfile.TemporaryDirectory(prefix='mi-ecg-sweep-') as tmp:
         try:
@@ -556,8 +559,10 @@ def _map(fn, jobs_args: list, jobs: int):
 # %% ../nbs/70_sweep.ipynb #665a49e7
 def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = None, device: str | None = None,
               dry_run: bool = False, reports_dir: Path | str | None = None, runner: str | Runner = 'real',
-              only: str | None = None, summary: bool = True) -> SweepResult:
-    "Run preset `preset`: pretrain once per shared key, run every unfinished run, render missing reports, then the summary."
+              only: str | None = None, summary: bool = True, isolate: bool | None = None) -> SweepResult:
+    """Run preset `preset`: pretrain once per shared key, run every unfinished run, render missing reports, then the summary.
+    With the real runner each pretraining and run works in a worker process of its own, so a crash or an out-of-memory
+    kill fails that run alone (`isolate=False`: in this process, for debugging); fake runners run in this process."""
     settings = settings or load_settings()
     runs = make_grid(settings, preset, device)
     if only: runs = [r for r in runs if fnmatch.fnmatch(r.run_id, only)]
@@ -567,12 +572,13 @@ def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = 
     get_runner(runner); check_writable(sweep_dir)
     res.started = time.time()
     with sweep_lock(sweep_dir):
-        _sweep_body(res, settings, jobs or settings.sweep(preset).jobs, runner, summary)
+        isolate = get_runner(runner).name != 'fake' if isolate is None else isolate
+        _sweep_body(res, settings, jobs or settings.sweep(preset).jobs, runner, summary, isolate)
     res.seconds = time.time() - res.started
     return res
 
 # %% ../nbs/70_sweep.ipynb #1cfa7275
-def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool):
+def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool, isolate: bool = True):
     sref, sd = settings_ref(settings), res.sweep_dir
     if settings.sweep(res.preset).max_steps_per_epoch:       # the preset's step budget reaches every run
         sref['overrides'].setdefault('train.max_steps_per_epoch', settings.sweep(res.preset).max_steps_per_epoch)
@@ -584,7 +590,7 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
     _write_status(res, extra)
     pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs
               if r.pretrained and not (sd / r.run_id / 'metrics.json').is_file())}
-    for (ps, pdir, *_), out in _map(execute_pretrain, [(ps, d, sref, runner) for ps, d in pspecs.items()], jobs):
+    for (ps, pdir, *_), out in _map(execute_pretrain, [(ps, d, sref, runner) for ps, d in pspecs.items()], jobs, isolate):
         res.pretrain[ps.key] = dict(out, dir=str(pdir)); _write_status(res, extra)
         log.info(f'pretraining {ps.key}: {out["status"]}')
     todo = []
@@ -594,11 +600,11 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
             res.status[r.run_id] = dict(status='failed', error=f'its pretraining {ps.key} failed'); continue
         if ps is not None and ps.key in res.pretrain: r = replace(r, init=res.pretrain[ps.key]['checkpoint'])
         todo.append((r, sd / r.run_id, sref, runner))
-    _run_all(res, todo, jobs, extra)
+    _run_all(res, todo, jobs, extra, isolate)
     if summary: res.summary = run_summary(sd, settings); _write_status(res, extra)
 
-def _run_all(res, todo, jobs, extra):
-    for (r, *_), out in _map(execute_run, todo, jobs):
+def _run_all(res, todo, jobs, extra, isolate=True):
+    for (r, *_), out in _map(execute_run, todo, jobs, isolate):
         res.status[r.run_id] = out; _write_status(res, extra)
         (log.warning if out['status'] == 'failed' else log.info)(f'{r.run_id}: {out["status"]}' + (' (report rendered)' if out.get('report') else '')
                                                                   + (f' ({out.get("error")})' if out['status'] == 'failed' else ''))

@@ -102,6 +102,15 @@ def test_failed_run_keeps_its_error_and_sweep_goes_on(tiny):
     assert res.ids('done') == ['t1-gru-base-frac1-s0'] and res.ids('skipped') == ['t2-gru-base-ratio0-s0']
 
 
+def test_a_run_that_kills_its_process_fails_alone(tiny):
+    "Each run works in its own worker process: one that dies (as in a segfault or an out-of-memory kill) fails alone."
+    res = run_sweep('tiny', tiny, runner=FakeRunner(crash=['t1-gru-base-frac1-s0']), summary=False, only='t*-gru-base-*',
+                    isolate=True)
+    assert res.ids('failed') == ['t1-gru-base-frac1-s0'] and res.ids('done') == ['t2-gru-base-ratio0-s0']
+    assert 'exited with status 70' in res.status['t1-gru-base-frac1-s0']['error']
+    assert not (res.sweep_dir / 't1-gru-base-frac1-s0' / 'metrics.json').exists()
+
+
 def test_failed_pretraining_fails_its_runs_only(tiny):
     key = sw.pretrain_spec(make_grid(tiny, 'tiny')[1]).key
     res = run_sweep('tiny', tiny, runner=FakeRunner(fail=[key]), summary=False, only='t1-*')
@@ -132,7 +141,7 @@ def test_killed_sweep_resumes(tiny, tmp_path):
     slow = 't1-gru-supervised-frac1-s0'
     code = ('import sys; from mi_ecg_nb.config import load_settings; from mi_ecg_nb.sweep import FakeRunner, run_sweep; '
             'run_sweep("tiny", load_settings(sys.argv[1]), runner=FakeRunner(sleep={sys.argv[2]: 120}), only="t1-*", '
-            'summary=False, jobs=2)')
+            'summary=False, jobs=2, isolate=True)')
     p = subprocess.Popen([sys.executable, '-c', code, str(tiny.file), slow], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sd = tmp_path / 'reports' / 'tiny'
@@ -262,7 +271,7 @@ def test_disk_full_while_writing_metrics(tiny, monkeypatch):
         return real(self, *a, **k)
     monkeypatch.setattr(Path, 'write_text', full)
     with pytest.raises(MiEcgError, match='disk full while writing') as e:
-        run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+        run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False, isolate=False)
     assert 'rerun' in str(e.value)
     d = Path(tiny.path('reports_dir')) / 'tiny' / 't2-gru-base-ratio0-s0'
     assert not (d / 'metrics.json').exists() and not list(d.glob('.metrics.json.*'))
