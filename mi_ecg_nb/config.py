@@ -6,9 +6,9 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/config.html.md"""
 
 # %% ../nbs/00_config.ipynb #8d6f2e28
 from __future__ import annotations
-import configparser, hashlib, logging, os, tempfile, zlib
+import configparser, hashlib, logging, numbers, os, tempfile, zlib
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable
@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'parse_value', 'Section', 'Settings',
+__all__ = ['SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'TrainConfig', 'parse_value', 'Section', 'Settings',
            'find_settings_file', 'load_settings', 'make_rng', 'derive_seed', 'torch_generator', 'seed_everything',
            'get_device', 'apply_runtime', 'setup_logging', 'get_logger', 'atomic_path', 'atomic_write_text',
            'cache_key', 'jsonable', 'template_path', 'export_html']
@@ -49,6 +49,59 @@ class Field:
               f' >= {self.lo}' if self.lo is not None else f' <= {self.hi}' if self.hi is not None else ''
         tn = 'comma-separated list' if self.type is tuple else self.type.__name__
         return f'a {tn}{rng}'
+
+# %% ../nbs/00_config.ipynb #15b8acc3
+def _setting(default, doc: str, choices=None, lo=None, hi=None):
+    "A dataclass field that is also a settings key: its doc and allowed values go in the field's metadata."
+    return field(default=default, metadata=dict(doc=doc, choices=choices, lo=lo, hi=hi))
+
+@dataclass(frozen=True)
+class TrainConfig:
+    "Settings of one training-loop (`loop.fit`) call; the fields made with `_setting` are the loop's `[train]` keys."
+    epochs: int = _setting(30, 'maximum epochs', lo=1)
+    batch_size: int = _setting(128, 'mini-batch size', lo=1)
+    lr: float = _setting(1e-3, 'peak learning rate (AdamW)', lo=0.0)
+    weight_decay: float = _setting(1e-2, 'AdamW weight decay', lo=0.0)
+    warmup_epochs: float = _setting(1.0, 'linear warm-up before cosine annealing (epochs)', lo=0.0)
+    patience: int = _setting(5, 'early stopping: epochs without improvement', lo=1)
+    monitor: str = _setting('val_auc', 'early-stopping criterion', choices=('val_auc', 'val_loss'))  # val_auc: higher is better
+    clip_grad: float = _setting(1.0, 'gradient clipping max-norm (0: off)', lo=0.0)
+    amp: bool = _setting(True, 'mixed precision on GPU')          # bf16 when supported, else fp16 + GradScaler
+    compile: bool = _setting(False, 'torch.compile the model on GPU')
+    augment: bool = _setting(True, 'apply batched augmentations during training')  # the `augment` callable given to fit
+    seed: int = 0                     # [runtime] seed
+    device: str = 'auto'              # [runtime] device
+    num_threads: int = 0              # [runtime] num_threads: torch CPU threads; 0 = leave as is
+    eval_batch_size: int = 512
+    max_steps_per_epoch: int = _setting(0, 'cap on optimiser steps per epoch (0: a full pass over the training data)', lo=0)
+    min_delta: float = 0.0            # improvement needed to reset the patience counter
+    progress: bool = True             # tqdm bar
+
+    @classmethod
+    def schema(cls) -> dict[str, Field]:
+        "The loop's `[train]` keys as schema `Field`s (default, type, doc, range), from the dataclass fields."
+        return {f.name: _F(f.default, **f.metadata) for f in fields(cls) if f.metadata}
+
+    def __post_init__(self):
+        sch = self.schema()
+        bad = {k: getattr(self, k) for k, f in sch.items()
+               if not _typed(f, getattr(self, k)) or _problem(f, getattr(self, k)) is not None}
+        if bad: raise MiEcgError('bad training configuration', expected='; '.join(f'{k} {sch[k].allowed()}' for k in bad),
+                                 found=', '.join(f'{k}={v!r}' for k, v in bad.items()), fix='fix [train] in settings.ini or the overrides')
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> 'TrainConfig':
+        "The loop's `[train]` keys and `[runtime]` seed, device and threads; `overrides` that are not None win."
+        t, r = settings.train, settings.runtime
+        kw = {k: t[k] for k in cls.schema()}
+        kw.update(seed=r.seed, device=r.device, num_threads=r.num_threads)
+        return cls(**kw).override(**overrides)
+
+    def override(self, **overrides) -> 'TrainConfig':
+        "A copy with the `overrides` that are not None."
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/00_config.ipynb #86970724
 def _F(default, doc='', choices=None, lo=None, hi=None, typ=None):
@@ -100,21 +153,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
     'train': dict(
         model=_F('gru', 'classifier architecture', choices=('gru', 'transformer')),
         task=_F('superclass', 'superclass: multi-label 5+23; mi: binary MI vs rest', choices=('superclass', 'mi')),
-        epochs=_F(30, 'maximum epochs', lo=1),
-        batch_size=_F(128, 'mini-batch size', lo=1),
-        lr=_F(1e-3, 'peak learning rate (AdamW)', lo=0.0),
-        weight_decay=_F(1e-2, 'AdamW weight decay', lo=0.0),
-        warmup_epochs=_F(1.0, 'linear warm-up before cosine annealing (epochs)', lo=0.0),
-        patience=_F(5, 'early stopping: epochs without improvement', lo=1),
-        monitor=_F('val_auc', 'early-stopping criterion', choices=('val_auc', 'val_loss')),
-        clip_grad=_F(1.0, 'gradient clipping max-norm (0: off)', lo=0.0),
-        amp=_F(True, 'mixed precision on GPU'),
-        compile=_F(False, 'torch.compile the model on GPU'),
+        **TrainConfig.schema(),          # the loop's keys, epochs ... max_steps_per_epoch: fields of TrainConfig
         focal_gamma=_F(1.0, 'focal term of the balanced BCE (0: plain balanced BCE)', lo=0.0),
         loss=_F('balanced_focal', 'training loss', choices=('bce', 'balanced_focal')),
         frac=_F(1.0, 'fraction of real MI-positive training records kept', lo=0.0, hi=1.0),
-        augment=_F(True, 'apply batched augmentations during training'),
-        max_steps_per_epoch=_F(0, 'cap on optimiser steps per epoch (0: a full pass over the training data)', lo=0),
     ),
     'pretrain': dict(
         strategy=_F('supervised', 'pretraining strategy', choices=('supervised', 'mae', 'joint')),
@@ -183,13 +225,25 @@ def parse_value(f: Field, raw: Any, key: str, where: str):
             if not v: fail('an empty list')
         else: v = _scalar(raw, f.type) if isinstance(raw, str) else f.type(raw)
     except (TypeError, ValueError): fail()
-    vals = v if f.type is tuple else (v,)
-    if f.choices is not None and any(x not in f.choices for x in vals): fail()
-    if f.type in (int, float) or (f.type is tuple and _elem_type(f) in (int, float)):
-        if any(isinstance(x, float) and not np.isfinite(x) for x in vals): fail('not finite')
-        if f.lo is not None and any(x < f.lo for x in vals): fail()
-        if f.hi is not None and any(x > f.hi for x in vals): fail()
+    if (why := _problem(f, v)) is not None: fail(why)
     return v
+
+def _problem(f: Field, v) -> str | None:
+    "Why the typed value `v` breaks `f`'s choices or range: None when it does not, else the reason ('' when plain)."
+    vals = v if f.type is tuple else (v,)
+    if f.choices is not None and any(x not in f.choices for x in vals): return ''
+    if f.type in (int, float) or (f.type is tuple and _elem_type(f) in (int, float)):
+        if any(not np.isfinite(x) for x in vals): return 'not finite'
+        if f.lo is not None and any(x < f.lo for x in vals): return ''
+        if f.hi is not None and any(x > f.hi for x in vals): return ''
+    return None
+
+def _typed(f: Field, v) -> bool:
+    "Is `v` already of `f`'s type (an int passes for a float; a bool is no number)?"
+    if isinstance(v, bool) or f.type is bool: return isinstance(v, bool) and f.type is bool
+    if f.type is float: return isinstance(v, numbers.Real)
+    if f.type is int: return isinstance(v, numbers.Integral)
+    return isinstance(v, f.type)
 
 # %% ../nbs/00_config.ipynb #5287d8aa
 class Section:
@@ -445,11 +499,10 @@ def jsonable(x):
     return x
 
 # %% ../nbs/00_config.ipynb #8769336d
-def template_path(name: str, settings: Settings | None = None) -> Path:
-    "The papermill template `name` (e.g. '90_run_report.ipynb'): the project's nbs/, else the installed copy."
+def template_path(name: str, settings_file: Path | str | None = None) -> Path:
+    "The papermill template `name` (e.g. '90_run_report.ipynb'): in the nbs/ beside `settings_file` when given, else the installed copy."
     import importlib.util
-    s = settings or load_settings()
-    roots = [s.root / 'nbs'] if s.file is not None else []
+    roots = [Path(settings_file).resolve().parent / 'nbs'] if settings_file else []
     spec = importlib.util.find_spec('mi_ecg_nb')
     pkg = Path(spec.origin).resolve().parent if spec and spec.origin else None
     if pkg is not None: roots += [pkg / 'templates', pkg.parent / 'nbs']      # a wheel; an editable install

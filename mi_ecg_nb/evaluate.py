@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
-from .config import MiEcgError, atomic_path, atomic_write_text, cache_key, get_logger, jsonable, make_rng, load_settings
+from .config import MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, get_logger, jsonable, make_rng
 from .ptbxl import SUPERCLASSES as _SUPER
 
 # %% auto #0
@@ -367,10 +367,11 @@ def _subclass_auc(pr) -> dict:
     return out
 
 # %% ../nbs/60_evaluate.ipynb #4f4923a1
-def eval_options(settings=None) -> dict:
-    "Keyword arguments of `evaluate_predictions` from the settings' [evaluate] section."
-    e = (settings or load_settings()).evaluate
-    return dict(n_boot=e.n_boot, seed=e.bootstrap_seed, rule=e.threshold_rule, n_bins=e.n_bins)
+def eval_options(settings: Settings, **overrides) -> dict:
+    "Keyword arguments of `evaluate_predictions` from the settings' [evaluate] section; non-None `overrides` win."
+    e = settings.evaluate
+    kw = dict(n_boot=e.n_boot, seed=e.bootstrap_seed, rule=e.threshold_rule, n_bins=e.n_bins)
+    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
 
 # %% ../nbs/60_evaluate.ipynb #151286e3
 def metrics_table(metrics: dict) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import (MiEcgError, atomic_write_text, derive_seed, export_html, load_settings, make_rng,
+from .config import (MiEcgError, Settings, atomic_write_text, derive_seed, export_html, load_settings, make_rng,
                               template_path)
 from .fidelity import (_kernel_matmul, _kernel_matmul_torch, lead_mean_std, log, median_heuristic, mmd2,
                                 mmd2_numpy)
@@ -23,7 +23,8 @@ from .fidelity import (_kernel_matmul, _kernel_matmul_torch, lead_mean_std, log,
 CLASSES = ('NORM', 'MI')
 
 # %% auto #0
-__all__ = ['CLASSES', 'FidelityInputs', 'load_fidelity_inputs', 'run_fidelity_report', 'register_cli', 'bench_fidelity']
+__all__ = ['CLASSES', 'FidelityInputs', 'load_fidelity_inputs', 'fidelity_options', 'run_fidelity_report',
+           'fidelity_report_options', 'register_cli', 'bench_fidelity']
 
 # %% ../nbs/31_fidelity_report.ipynb #2c85eacd
 @dataclass
@@ -43,16 +44,18 @@ def _class_rows(ds, split: str, cls: str) -> np.ndarray:
     if split != 'all': rows = np.intersect1d(rows, ds.split_index(split))
     return rows
 
-def _train_mean_std(ds, settings) -> tuple[np.ndarray, np.ndarray]:
-    "Per-lead mean/std of the training split, cached next to the dataset's cache."
+def _train_mean_std(ds, cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    "Per-lead mean/std of the training split, cached in `cache_dir` (next to the dataset's cache) when given."
     from mi_ecg_nb.config import cache_key
     idx = np.asarray(ds.split_index('train'))
-    cache = settings.path('cache_dir') / f'lead_mean_std_{cache_key(str(ds.root), len(ds.meta), len(idx), bool(ds.is_sample))}.json'
-    if cache.exists():
+    cache = Path(cache_dir) / f'lead_mean_std_{cache_key(str(ds.root), len(ds.meta), len(idx), bool(ds.is_sample))}.json' \
+        if cache_dir is not None else None
+    if cache is not None and cache.exists():
         d = json.loads(cache.read_text()); return np.array(d['mean']), np.array(d['std'])
     mean, std = lead_mean_std(np.asarray(ds.signals)[idx] if len(idx) < 4096 else _Rows(ds.signals, idx))
-    try: atomic_write_text(cache, json.dumps(dict(mean=mean.tolist(), std=std.tolist(), n=int(len(idx)))))
-    except OSError: pass
+    if cache is not None:
+        try: atomic_write_text(cache, json.dumps(dict(mean=mean.tolist(), std=std.tolist(), n=int(len(idx)))))
+        except OSError: pass
     return mean, std
 
 class _Rows:
@@ -64,18 +67,19 @@ class _Rows:
     def ndim(self): return len(self.shape)
 
 # %% ../nbs/31_fidelity_report.ipynb #3c47e32a
-def load_fidelity_inputs(settings=None, n_per_class: int = 200, seed: int = 0, split: str = 'train', data: str = 'auto',
-                         params_file: str | None = None, classes: Sequence[str] = CLASSES) -> FidelityInputs:
-    "Real (comparison + floor) and synthetic records per class, and the training split's standardisation."
+def load_fidelity_inputs(n_per_class: int = 200, seed: int = 0, split: str = 'train', data: str = 'auto',
+                         params_file: str | None = None, classes: Sequence[str] = CLASSES, *, ptbxl: dict | None = None,
+                         cache_dir=None) -> FidelityInputs:
+    """Real (comparison + floor) and synthetic records per class, and the training split's standardisation.
+    `ptbxl`: keyword arguments of `load_ptbxl` (where PTB-XL and the sample are); `params_file` None: the shipped one."""
     from mi_ecg_nb.ptbxl import load_ptbxl
     from mi_ecg_nb.cohort import simulate_cohort
-    settings = settings or load_settings()
     if split not in ('train', 'val', 'test', 'all'): raise MiEcgError('unknown split', expected="'train', 'val', 'test' or 'all'", found=repr(split))
     if data not in ('auto', 'full', 'sample'): raise MiEcgError('unknown data source', expected="'auto', 'full' or 'sample'", found=repr(data))
     if n_per_class < 4: raise MiEcgError('n_per_class too small', expected='>= 4', found=str(n_per_class))
-    ds = load_ptbxl(settings=settings, sample={'auto': None, 'full': False, 'sample': True}[data], progress=False)
-    params_file = params_file or settings.simulate.params_file or None
-    mean, std = _train_mean_std(ds, settings)
+    ds = load_ptbxl(**(ptbxl or {}), sample={'auto': None, 'full': False, 'sample': True}[data], progress=False)
+    params_file = params_file or None
+    mean, std = _train_mean_std(ds, cache_dir)
     real, floor, synth, counts = {}, {}, {}, {}
     for cls in classes:
         rows = _class_rows(ds, split, cls)
@@ -92,24 +96,34 @@ def load_fidelity_inputs(settings=None, n_per_class: int = 200, seed: int = 0, s
                 params_file=str(params_file or 'shipped default'), seed=seed)
     return FidelityInputs(real, floor, synth, mean, std, info)
 
+def fidelity_options(settings: Settings, **overrides) -> dict:
+    "Keyword arguments of `load_fidelity_inputs` from the settings (PTB-XL, cache, [simulate] params_file); non-None `overrides` win."
+    from mi_ecg_nb.ptbxl import ptbxl_options
+    kw = dict(ptbxl=ptbxl_options(settings), cache_dir=settings.path('cache_dir'), params_file=settings.simulate.params_file or None)
+    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+
 # %% ../nbs/31_fidelity_report.ipynb #25985d7f
-def run_fidelity_report(settings=None, n_per_class: int = 500, seed: int | None = None, out_dir=None, *,
+def run_fidelity_report(n_per_class: int = 500, seed: int = 0, out_dir=None, *, reports_dir=None,
                         params_file: str = '', split: str = 'train', data: str = 'auto', n_perm: int = 200,
-                        n_jobs: int = 1, run_id: str | None = None, html: bool = True, kernel_name: str | None = None,
+                        n_jobs: int = 1, run_id: str | None = None, settings_file=None, settings_overrides: dict | None = None,
+                        template=None, html: bool = True, kernel_name: str | None = None,
                         progress: bool = False, timeout: int | None = None) -> Path:
-    "Execute the fidelity template with papermill into `out_dir` (default reports/fidelity/<run_id>/): report.ipynb (+ .html, PNGs)."
+    """Execute the fidelity template (default: `template_path('91_fidelity_report.ipynb')`) with papermill into `out_dir`
+    (default `<reports_dir>/fidelity/<run_id>/`): report.ipynb (+ .html, PNGs). The template loads its settings from
+    `settings_file` (None: the project's) with `settings_overrides`."""
     import papermill as pm
-    settings = settings or load_settings()
-    seed = settings.runtime.seed if seed is None else seed
+    if out_dir is None and reports_dir is None:
+        raise MiEcgError('no folder for the fidelity report', expected='out_dir= or reports_dir=', found='neither',
+                         fix='pass out_dir=..., or **fidelity_report_options(settings)')
     run_id = run_id or f"{data}-{split}-n{n_per_class}-seed{seed}-{datetime.now():%Y%m%d-%H%M%S}"
-    out = Path(out_dir) if out_dir else settings.path('reports_dir') / 'fidelity' / run_id
+    out = Path(out_dir) if out_dir else Path(reports_dir) / 'fidelity' / run_id
     out.mkdir(parents=True, exist_ok=True)
     params = dict(n_per_class=n_per_class, seed=seed, params_file=params_file or '', split=split, data=data,
                   n_perm=n_perm, n_jobs=n_jobs, out_dir=str(out.resolve()), run_id=run_id,
-                  settings_file=str(settings.file or ''), overrides=settings.overrides())
+                  settings_file=str(settings_file or ''), overrides=dict(settings_overrides or {}))
     dest, tmp = out / 'report.ipynb', out / f'.report.{os.getpid()}.partial.ipynb'
     try:                                      # written under a temporary name, renamed when complete
-        pm.execute_notebook(str(template_path('91_fidelity_report.ipynb', settings)), str(tmp), parameters=params,
+        pm.execute_notebook(str(template or template_path('91_fidelity_report.ipynb')), str(tmp), parameters=params,
                             cwd=str(out), kernel_name=kernel_name, progress_bar=progress, execution_timeout=timeout,
                             language='python')
         os.replace(tmp, dest)
@@ -118,11 +132,17 @@ def run_fidelity_report(settings=None, n_per_class: int = 500, seed: int | None 
     log.info('fidelity report written to %s', dest)
     return dest
 
+def fidelity_report_options(settings: Settings, **overrides) -> dict:
+    "Keyword arguments of `run_fidelity_report` from the settings (seed, reports folder, settings file, overrides, template)."
+    kw = dict(seed=settings.runtime.seed, reports_dir=settings.path('reports_dir'), settings_file=settings.file,
+              settings_overrides=settings.overrides(), template=template_path('91_fidelity_report.ipynb', settings.file))
+    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+
 # %% ../nbs/31_fidelity_report.ipynb #20a5332a
 def _cli_validate(args, settings):
     f = settings.fidelity                                   # [fidelity] defaults, flags win
     pick = lambda v, d: d if v is None else v
-    p = run_fidelity_report(settings, n_per_class=pick(args.n, f.n_per_class), seed=None, out_dir=args.out,
+    p = run_fidelity_report(n_per_class=pick(args.n, f.n_per_class), out_dir=args.out, **fidelity_report_options(settings),
                             params_file=args.params or '', split=pick(args.split, f.split), data=args.data,
                             n_perm=pick(args.n_perm, f.n_perm), n_jobs=pick(args.jobs, f.jobs), run_id=args.run_id,
                             html=not args.no_html, progress=True)

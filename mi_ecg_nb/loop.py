@@ -8,7 +8,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/loop.html.md"""
 # %% ../nbs/42_loop.ipynb #3f1ca603
 from __future__ import annotations
 import math, time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
@@ -19,15 +19,16 @@ import torch.nn as nn
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from .config import MiEcgError, Settings, atomic_path, get_device, get_logger, seed_everything, torch_generator
+from .config import (MiEcgError, TrainConfig, atomic_path, get_device, get_logger, seed_everything,
+                              torch_generator)
 from .models import model_from_arch
 
 log = get_logger('loop')
 
 # %% auto #0
-__all__ = ['log', 'CHECKPOINT_FORMAT', 'Objective', 'TrainConfig', 'to_tensors', 'n_rows', 'take', 'warmup_cosine',
-           'param_groups', 'save_checkpoint', 'load_checkpoint', 'predict', 'macro_auc', 'FitResult',
-           'evaluate_objective', 'plot_history', 'fit']
+__all__ = ['log', 'CHECKPOINT_FORMAT', 'Objective', 'to_tensors', 'n_rows', 'take', 'warmup_cosine', 'param_groups',
+           'save_checkpoint', 'load_checkpoint', 'predict', 'macro_auc', 'FitResult', 'evaluate_objective',
+           'plot_history', 'fit']
 
 # %% ../nbs/42_loop.ipynb #581d9e89
 @runtime_checkable
@@ -39,50 +40,6 @@ def _check_objective(objective):
     if not callable(getattr(objective, 'loss', None)):
         raise MiEcgError('not a training objective', expected='an object with loss(model, batch) -> (loss, logs)',
                          found=type(objective).__name__, fix='pass models.ClassifierObjective(...) or a pretrain objective')
-
-# %% ../nbs/42_loop.ipynb #15b8acc3
-@dataclass(frozen=True)
-class TrainConfig:
-    "Settings of one `fit` call."
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_epochs: float = 1.0
-    patience: int = 5
-    monitor: str = 'val_auc'          # 'val_auc' (higher is better) or 'val_loss'
-    clip_grad: float = 1.0            # max gradient norm; 0 = off
-    amp: bool = True                  # mixed precision on GPU (bf16 when supported, else fp16 + GradScaler)
-    compile: bool = False             # torch.compile the model on GPU
-    augment: bool = True              # use the `augment` callable passed to fit on training batches
-    seed: int = 0
-    device: str = 'auto'
-    num_threads: int = 0              # torch CPU threads; 0 = leave as is
-    eval_batch_size: int = 512
-    max_steps_per_epoch: int = 0      # 0 = a full pass over the training data
-    min_delta: float = 0.0            # improvement needed to reset the patience counter
-    progress: bool = True             # tqdm bar
-
-    def __post_init__(self):
-        bad = [(k, v) for k, v in (('epochs', self.epochs), ('batch_size', self.batch_size), ('patience', self.patience))
-               if not (isinstance(v, int) and v >= 1)]
-        bad += [('monitor', self.monitor)] if self.monitor not in ('val_auc', 'val_loss') else []
-        bad += [(k, getattr(self, k)) for k in ('lr', 'weight_decay', 'warmup_epochs', 'clip_grad')
-                if not (math.isfinite(getattr(self, k)) and getattr(self, k) >= 0)]
-        if bad: raise MiEcgError('bad training configuration', expected='epochs, batch_size, patience >= 1; '
-                                 "monitor 'val_auc' or 'val_loss'; lr, weight_decay, warmup_epochs, clip_grad >= 0",
-                                 found=', '.join(f'{k}={v!r}' for k, v in bad), fix='fix [train] in settings.ini or the overrides')
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides) -> 'TrainConfig':
-        t, r = settings.train, settings.runtime
-        keys = {f.name for f in fields(cls)}
-        kw = {k: t[k] for k in t if k in keys}
-        kw.update(seed=r.seed, device=r.device, num_threads=r.num_threads)
-        kw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**kw)
-
-    def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/42_loop.ipynb #459fc426
 def to_tensors(data: dict, device='cpu') -> dict[str, torch.Tensor]:

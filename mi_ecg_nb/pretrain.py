@@ -17,22 +17,22 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_device, get_logger, jsonable,
-                              load_settings, seed_everything, torch_generator)
-from .ptbxl import SUPERCLASSES, load_ptbxl
+from .config import (MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_device, get_logger,
+                              jsonable, seed_everything, torch_generator)
+from .ptbxl import SUPERCLASSES, load_ptbxl, ptbxl_options
 from .models import ClassifierObjective, MAEDecoder, build_model, classification_loss, load_encoder, n_params
 from .augment import Augment
 from .synth_feed import (MetaSampler, SynthFeed, pretrain_meta_transform, ratio_synth_set, synth_column_mask,
                                   task_columns)
-from .loop import TrainConfig, fit, param_groups
+from .loop import fit, param_groups
 
 log = get_logger('pretrain')
 
 # %% auto #0
 __all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'TASKS', 'WEIGHTINGS', 'check_strategy', 'check_mask',
            'SupervisedObjective', 'segment_mask', 'masked_mse', 'MAEObjective', 'JointObjective',
-           'objective_param_groups', 'pretrain_augment', 'make_objective', 'objective_from_settings', 'load_pretrained',
-           'freeze_encoder', 'pretrain_model', 'pretrain_id', 'register_cli']
+           'objective_param_groups', 'pretrain_augment', 'make_objective', 'load_pretrained', 'freeze_encoder',
+           'pretrain_model', 'pretrain_options', 'pretrain_id', 'register_cli']
 
 # %% ../nbs/45_pretrain.ipynb #5ae86265
 STRATEGIES = ('supervised', 'mae', 'joint')
@@ -211,13 +211,6 @@ def make_objective(strategy: str, model, task: str = 'superclass', *, loss: str 
     if strategy == 'mae': return mae()
     return JointObjective(mae(), sup(), weighting)
 
-def objective_from_settings(strategy: str, model, task: str, settings: Settings, pos_weight=None, seed: int = 0, **kw):
-    "`make_objective` with `[pretrain]` masking and `[train]` loss settings (`kw` overrides)."
-    p, t = settings.pretrain, settings.train
-    args = dict(loss=t.loss, gamma=t.focal_gamma, pos_weight=pos_weight, mask_ratio=p.mask_ratio, mask_segment=p.mask_segment,
-                mask_leads=p.mask_leads, seed=seed)
-    return make_objective(strategy, model, task, **{**args, **kw})
-
 # %% ../nbs/45_pretrain.ipynb #43712091
 def _read_checkpoint(src):
     if isinstance(src, (str, Path)):
@@ -278,31 +271,36 @@ def _plot_loss_weights(trace: pd.DataFrame, path):
     plt.close(fig)
 
 # %% ../nbs/45_pretrain.ipynb #6006de55
-def pretrain_model(strategy: str | None = None, model: str | None = None, n_synth: int | None = None, seed: int | None = None,
-                   out_dir=None, settings: Settings | None = None, *, task: str | None = None, ds=None, ratio: float | None = None,
-                   synth: dict | None = None, epochs: int | None = None, fresh: bool | None = None, device: str | None = None,
-                   hparams: dict | None = None, weighting: str = 'uncertainty', n_val: int | None = None,
-                   cache_dir=None, **cfg_overrides) -> dict:
+def pretrain_model(strategy: str = 'supervised', model: str = 'gru', n_synth: int | None = 10000, seed: int = 0,
+                   out_dir=None, *, task: str = 'superclass', ds=None, ratio: float | None = None, synth: dict | None = None,
+                   epochs: int = 10, fresh: bool = False, cfg: TrainConfig | None = None, loss: str = 'balanced_focal',
+                   focal_gamma: float = 1.0, mask_ratio: float = 0.5, mask_segment: int = 50, mask_leads: bool = False,
+                   device: str | None = None, hparams: dict | None = None, weighting: str = 'uncertainty',
+                   n_val: int | None = None, cache_dir=None, **cfg_overrides) -> dict:
     """Pretrain `model` with `strategy` on synthetic records (`n_synth`, or `ratio` x N_real of `ds`, or a given `synth`
-    set); `ds` (real PTB-XL) only lends its training split's metadata distribution. Returns a JSON-able summary."""
-    s, t0 = settings or load_settings(), time.perf_counter()
-    strategy, model = check_strategy(strategy or s.pretrain.strategy), model or s.train.model
-    task, seed = task or s.train.task, s.runtime.seed if seed is None else seed
+    set); `ds` (real PTB-XL) only lends its training split's metadata distribution. `cfg` (default `TrainConfig()`)
+    holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides` (when not None) over it.
+    Returns a JSON-able summary."""
+    t0 = time.perf_counter()
+    check_strategy(strategy)
     _check_args(task, model, 1.0)
     if synth is None and ratio is not None:
         if ds is None: raise MiEcgError('a ratio needs the real dataset', expected='ds= (PTB-XL) with ratio=', found='ds=None',
                                         fix='pass ds=load_ptbxl(...) or n_synth= instead of ratio=')
         synth = ratio_synth_set(ds, ratio, seed, task)
-    cfg = TrainConfig.from_settings(s, seed=seed, epochs=epochs or s.pretrain.epochs, device=device, **cfg_overrides)
+    cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)
     dev = get_device(cfg.device)
     mt = pretrain_meta_transform(ds) if ds is not None else None
-    feed = SynthFeed(n_synth or s.pretrain.n_synth, seed, task, MetaSampler.from_ptbxl(ds) if ds is not None else None, mt,
-                     fresh=s.pretrain.fresh_every_epoch if fresh is None else fresh, device=dev,
-                     cohort=synth, cache_dir=cache_dir)
+    feed = SynthFeed(n_synth, seed, task, MetaSampler.from_ptbxl(ds) if ds is not None else None, mt,
+                     fresh=fresh, device=dev, cohort=synth, cache_dir=cache_dir)
     val = feed.validation(n_val)
     seed_everything(seed, 'pretrain', 'init')
     net = build_model(model, len(task_columns(task)), 4, **(hparams or {}))
-    obj = objective_from_settings(strategy, net, task, s, feed.pos_weight(), seed, **({'weighting': weighting} if strategy == 'joint' else {}))
+    opts = dict(epochs=cfg.epochs, fresh=fresh, loss=loss, focal_gamma=focal_gamma, mask_ratio=mask_ratio,
+                mask_segment=mask_segment, mask_leads=mask_leads)
+    obj = make_objective(strategy, net, task, loss=loss, gamma=focal_gamma, pos_weight=feed.pos_weight(), mask_ratio=mask_ratio,
+                         mask_segment=mask_segment, mask_leads=mask_leads, seed=seed,
+                         **({'weighting': weighting} if strategy == 'joint' else {}))
     groups = param_groups(net, None, cfg.lr, cfg.weight_decay) + objective_param_groups(obj, cfg.lr, cfg.weight_decay)
     info = _pretrain_cohort_info(feed, synth, ratio)
     out = Path(out_dir) if out_dir is not None else None
@@ -319,11 +317,18 @@ def pretrain_model(strategy: str | None = None, model: str | None = None, n_synt
             tr = obj.trace
             with atomic_path(out / 'loss_weights.csv') as t: tr.to_csv(t, index=False)
             _plot_loss_weights(tr, out / 'loss_weights.png')
-        cfgd = dict(result, arch=net.arch, train=cfg.to_dict(), settings_pretrain=s.pretrain.asdict(), settings_train=s.train.asdict())
+        cfgd = dict(result, arch=net.arch, train=cfg.to_dict(), options=opts)
         atomic_write_text(out / 'config.json', json.dumps(jsonable(cfgd), indent=1))
         result.update(out_dir=str(out), checkpoint=str(out / 'checkpoint.pt'), history=str(out / 'history.csv'))
         atomic_write_text(out / 'pretrain_result.json', json.dumps(jsonable(result), indent=1))
     return jsonable(result)
+
+def pretrain_options(settings: Settings, **overrides) -> dict:
+    "Keyword arguments of `pretrain_model` from the settings ([train] loop and loss keys, [runtime], [pretrain]); non-None `overrides` win."
+    p, t = settings.pretrain, settings.train
+    kw = dict(cfg=TrainConfig.from_settings(settings), epochs=p.epochs, fresh=p.fresh_every_epoch, loss=t.loss,
+              focal_gamma=t.focal_gamma, mask_ratio=p.mask_ratio, mask_segment=p.mask_segment, mask_leads=p.mask_leads)
+    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
 
 # %% ../nbs/45_pretrain.ipynb #e257cad8
 def pretrain_id(task, model, strategy, seed, n_synth=None, ratio=None) -> str:
@@ -333,10 +338,10 @@ def _cli_pretrain(args, settings):
     seed = args.pretrain_seed if args.pretrain_seed is not None else settings.runtime.seed
     strategy, model = check_strategy(args.strategy or settings.pretrain.strategy), args.model or settings.train.model
     task, n = args.task or settings.train.task, args.n_synth or settings.pretrain.n_synth
-    ds = None if args.no_real_meta else load_ptbxl(settings=settings, sample=True if args.sample else None)
+    ds = None if args.no_real_meta else load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
     out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
-    r = pretrain_model(strategy, model, n, seed, out, settings, task=task, ds=ds, ratio=args.ratio, epochs=args.epochs,
-                       fresh=args.fresh, device=args.pretrain_device)
+    r = pretrain_model(strategy, model, n, seed, out, task=task, ds=ds, ratio=args.ratio, device=args.pretrain_device,
+                       **pretrain_options(settings, epochs=args.epochs, fresh=args.fresh))
     print(json.dumps(r, indent=1))
     return r
 

@@ -16,16 +16,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_logger, load_settings,
-                              make_rng)
+from .config import MiEcgError, Settings, atomic_path, atomic_write_text, get_logger, make_rng
 
 # %% auto #0
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
            'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'PTBXLError', 'make_fixture_ptbxl', 'is_ptbxl_dir',
            'find_ptbxl', 'read_database', 'read_statements', 'parse_header', 'check_header', 'read_records',
            'parse_scp_codes', 'make_labels', 'clean_metadata', 'MetadataTransform', 'source_key', 'target_columns',
-           'PTBXL', 'assign_splits', 'load_ptbxl', 'find_sample', 'check_patient_disjoint', 'subset_fraction',
-           'info_table']
+           'PTBXL', 'assign_splits', 'load_ptbxl', 'ptbxl_options', 'find_sample', 'check_patient_disjoint',
+           'subset_fraction', 'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -82,10 +81,9 @@ def _package_resources() -> Path:
     return Path(importlib.util.find_spec('mi_ecg_nb').origin).parent / 'resources'
 
 def _bundled_scp_statements() -> Path:
-    try: cands = [load_settings().path('sample_dir') / 'scp_statements.csv']
-    except MiEcgError: cands = []
-    for p in cands + [_package_resources() / 'scp_statements.csv']:
-        if p.is_file(): return p
+    "The SCP statement table shipped in the package (the same file as the bundled sample's)."
+    p = _package_resources() / 'scp_statements.csv'
+    if p.is_file(): return p
     raise PTBXLError('the SCP statement table is not where the package expects it', expected=str(p),
                      found='no file', fix='reinstall mi-ecg-nb (pip install .) or pass scp_statements=')
 
@@ -94,19 +92,19 @@ def is_ptbxl_dir(p: Path | str | None) -> bool:
     "Does `p` look like a PTB-XL tree (csv files and a records100 folder)?"
     return p is not None and (Path(p) / 'ptbxl_database.csv').is_file() and (Path(p) / 'records100').is_dir()
 
-def find_ptbxl(path: Path | str | None = None, settings: Settings | None = None) -> Path:
-    "The PTB-XL folder: `path`, else `PTBXL_DIR`/settings (`[paths] ptbxl_dir`); a clear error when absent."
-    s = settings or load_settings()
-    cand = Path(path).expanduser() if path is not None else s.path('ptbxl_dir')
+def find_ptbxl(path: Path | str | None, sample_dir: Path | str | None = None) -> Path:
+    "The PTB-XL folder at `path`, checked; a clear error when absent (naming the bundled sample at `sample_dir` too)."
+    cand = Path(path).expanduser() if path is not None else None
     if is_ptbxl_dir(cand): return cand.resolve()
     raise PTBXLError(
-        f'PTB-XL v{PTBXL_VERSION} was not found at {cand}',
+        f'PTB-XL v{PTBXL_VERSION} was not found ' + (f'at {cand}' if cand is not None else '(no folder given)'),
         expected='a folder with ptbxl_database.csv, scp_statements.csv and records100/ (PhysioNet layout)',
-        found='no such folder' if not cand.exists() else f'a folder without ptbxl_database.csv or records100/',
+        found='no folder given' if cand is None else 'no such folder' if not cand.exists() else
+              f'a folder without ptbxl_database.csv or records100/',
         fix='one of: (1) `mi-ecg data download --dest data/ptbxl` (from PhysioNet); '
             '(2) export PTBXL_DIR=/path/to/ptb-xl if you already have it; '
             '(3) developers: `python3 ../shared/data/ptbxl/unpack.py data/ptbxl`; '
-            f'(4) use the bundled sample at {s.path("sample_dir")} (load_ptbxl(sample=True), or it is used '
+            f'(4) use the bundled sample{f" at {sample_dir}" if sample_dir else ""} (load_ptbxl(sample=True), or it is used '
             'automatically when [ptbxl] use_sample_when_missing = true)')
 
 # %% ../nbs/10_ptbxl.ipynb #c494cc02
@@ -402,13 +400,12 @@ class PTBXL:
         return SUPERCLASSES + [f'sub_{c}' for c in SUBCLASSES] if task == 'superclass' else ['MI']
 
 # %% ../nbs/10_ptbxl.ipynb #ae629d1a
-def assign_splits(folds: pd.Series, settings: Settings) -> np.ndarray:
-    "'train' / 'val' / 'test' / 'unused' from `strat_fold` and [ptbxl] train_folds, val_fold, test_fold."
-    p = settings.ptbxl
+def assign_splits(folds: pd.Series, train_folds=(1, 2, 3, 4, 5, 6, 7, 8), val_fold: int = 9, test_fold: int = 10) -> np.ndarray:
+    "'train' / 'val' / 'test' / 'unused' from `strat_fold` and the folds of each split ([ptbxl] train_folds, val_fold, test_fold)."
     f = folds.to_numpy()
-    return np.select([np.isin(f, p.train_folds), f == p.val_fold, f == p.test_fold], ['train', 'val', 'test'], 'unused')
+    return np.select([np.isin(f, train_folds), f == val_fold, f == test_fold], ['train', 'val', 'test'], 'unused')
 
-def _build_tables(root: Path, db: pd.DataFrame, settings: Settings):
+def _build_tables(root: Path, db: pd.DataFrame, folds: dict):
     st = read_statements(root)
     labels = make_labels(parse_scp_codes(db.scp_codes), st, index=db.index).reset_index(drop=True)
     meta = db[['patient_id', 'age', 'sex', 'height', 'weight', 'strat_fold']].reset_index()
@@ -416,35 +413,49 @@ def _build_tables(root: Path, db: pd.DataFrame, settings: Settings):
         raise PTBXLError('strat_fold has missing or out-of-range values', expected='integers 1..10',
                          found=str(meta.strat_fold[~meta.strat_fold.between(1, 10)].head().tolist()), fix='use the published csv')
     meta['strat_fold'] = meta.strat_fold.astype(int)
-    meta['split'] = assign_splits(meta.strat_fold, settings)
+    meta['split'] = assign_splits(meta.strat_fold, **folds)
     return meta, labels
 
 # %% ../nbs/10_ptbxl.ipynb #b553a3b5
-def load_ptbxl(path: Path | str | None = None, settings: Settings | None = None, sample: bool | None = None,
-               cache: bool = True, progress: bool = True) -> PTBXL:
-    """PTB-XL from `path` (default: `PTBXL_DIR`/settings). `sample=True` loads the bundled sample; with `sample=None`
-    the sample is used (with a warning) when the full dataset is absent and `[ptbxl] use_sample_when_missing`."""
-    s = settings or load_settings()
-    if sample: root, is_sample = find_sample(s), True
+def load_ptbxl(path: Path | str | None = None, *, sample: bool | None = None, sample_dir: Path | str | None = None,
+               cache_dir: Path | str | None = None, sampling_rate: int = 100, n_workers: int = 0,
+               train_folds=(1, 2, 3, 4, 5, 6, 7, 8), val_fold: int = 9, test_fold: int = 10,
+               use_sample_when_missing: bool = True, cache: bool = True, progress: bool = True) -> PTBXL:
+    """PTB-XL from `path`. `sample=True` loads the bundled sample at `sample_dir`; with `sample=None` the sample is
+    used (with a warning) when `path` holds no PTB-XL, `use_sample_when_missing` and `sample_dir` is given. The
+    signals are cached under `cache_dir` (with `cache` and a `cache_dir`); the folds choose the splits."""
+    folds = dict(train_folds=tuple(train_folds), val_fold=val_fold, test_fold=test_fold)
+    if sample: root, is_sample = find_sample(sample_dir), True
     else:
-        try: root, is_sample = find_ptbxl(path, s), False
+        try: root, is_sample = find_ptbxl(path, sample_dir), False
         except PTBXLError as missing:
-            if sample is False or path is not None or not s.ptbxl.use_sample_when_missing: raise
-            try: root, is_sample = find_sample(s), True
+            if sample is False or not use_sample_when_missing or sample_dir is None: raise
+            try: root, is_sample = find_sample(sample_dir), True
             except PTBXLError: raise missing from None
             log.warning(f'full PTB-XL not found: using the bundled sample at {root} (a demonstration, not the benchmark)')
     db = read_database(root)
-    key = source_key(root, db, s.ptbxl.sampling_rate)
-    cdir = s.path('cache_dir') / f'ptbxl-{key}'
-    if cache and (cdir / 'done.json').is_file():
+    key = source_key(root, db, sampling_rate)
+    cdir = Path(cache_dir) / f'ptbxl-{key}' if cache and cache_dir is not None else None
+    if cdir is not None and (cdir / 'done.json').is_file():
         signals = np.load(cdir / 'signals.npy', mmap_mode='r')
         meta, labels = pd.read_pickle(cdir / 'meta.pkl'), pd.read_pickle(cdir / 'labels.pkl')
-        meta['split'] = assign_splits(meta.strat_fold, s)       # splits follow the settings, not the cache
+        meta['split'] = assign_splits(meta.strat_fold, **folds)       # splits follow the arguments, not the cache
     else:
-        meta, labels = _build_tables(root, db, s)
-        read = lambda sink=None: read_records(root, db.filename_lr, s.ptbxl.sampling_rate, s.ptbxl.n_workers, progress, sink)
-        signals = _write_cache(cdir, read, meta, labels, key, root) if cache else read()
-    return PTBXL(signals, meta, labels, root, is_sample, s.ptbxl.sampling_rate)
+        meta, labels = _build_tables(root, db, folds)
+        read = lambda sink=None: read_records(root, db.filename_lr, sampling_rate, n_workers, progress, sink)
+        signals = _write_cache(cdir, read, meta, labels, key, root) if cdir is not None else read()
+    return PTBXL(signals, meta, labels, root, is_sample, sampling_rate)
+
+def ptbxl_options(settings: Settings, **overrides) -> dict:
+    """Keyword arguments of `load_ptbxl` from the settings: `PTBXL_DIR` / [paths] ptbxl_dir, sample_dir and cache_dir,
+    and [ptbxl]. `overrides` that are not None win; a `path` the user names is never swapped for the sample."""
+    p = settings.ptbxl
+    kw = dict(path=settings.path('ptbxl_dir'), sample_dir=settings.path('sample_dir'), cache_dir=settings.path('cache_dir'),
+              sampling_rate=p.sampling_rate, n_workers=p.n_workers, train_folds=p.train_folds, val_fold=p.val_fold,
+              test_fold=p.test_fold, use_sample_when_missing=p.use_sample_when_missing)
+    over = {k: v for k, v in overrides.items() if v is not None}
+    if 'path' in over: kw['use_sample_when_missing'] = False
+    return {**kw, **over}
 
 # %% ../nbs/10_ptbxl.ipynb #b486c4a3
 def _write_cache(cdir: Path, read, meta, labels, key, root) -> np.ndarray:
@@ -476,13 +487,14 @@ def _prune_caches(keep: Path):
         except (ValueError, OSError): pass
 
 # %% ../nbs/10_ptbxl.ipynb #15dd6e3e
-def find_sample(settings: Settings | None = None) -> Path:
-    "The bundled PTB-XL sample folder."
-    s = settings or load_settings()
-    p = s.path('sample_dir')
+def find_sample(path: Path | str | None) -> Path:
+    "The bundled PTB-XL sample folder at `path` (the repository's `data/ptbxl-sample`), checked."
+    p = Path(path).expanduser() if path is not None else None
     if is_ptbxl_dir(p): return p.resolve()
-    raise PTBXLError('the bundled PTB-XL sample was not found', expected=f'{p} with ptbxl_database.csv and records100/',
-                     found='no such folder', fix='run from a clone of the repository, or set [paths] sample_dir / '
+    raise PTBXLError('the bundled PTB-XL sample was not found',
+                     expected=f'{p} with ptbxl_database.csv and records100/' if p is not None else 'a sample folder (sample_dir=)',
+                     found='no such folder' if p is not None else 'no folder given',
+                     fix='run from a clone of the repository, or set [paths] sample_dir / '
                      'MI_ECG_PATHS__SAMPLE_DIR to the sample folder')
 
 # %% ../nbs/10_ptbxl.ipynb #e62efb37

@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from .config import Settings, load_settings, make_rng
 from .ptbxl import (N_SAMPLES, PTBXL_VERSION, PTBXLError, check_header, find_ptbxl, find_sample, info_table,
-                             load_ptbxl, log, make_labels, parse_header, parse_scp_codes, read_database,
-                             read_records, read_statements)
+                             load_ptbxl, log, make_labels, parse_header, parse_scp_codes, ptbxl_options,
+                             read_database, read_records, read_statements)
 
 # %% auto #0
 __all__ = ['META_FILES', 'OPTIONAL_FILES', 'read_sums', 'sha256_file', 'download_ptbxl', 'verify_ptbxl', 'serve_directory',
@@ -63,12 +63,11 @@ def sha256_file(p: Path) -> str:
     return h.hexdigest()
 
 # %% ../nbs/11_ptbxl_download.ipynb #c0f5c8cd
-def download_ptbxl(dest: Path | str | None = None, url: str | None = None, settings: Settings | None = None,
-                   n_workers: int = 8, progress: bool = True) -> Path:
-    "Download PTB-XL's csv files and 100 Hz records into `dest`, resuming partial files, verified by SHA256SUMS.txt."
-    s = settings or load_settings()
-    dest = Path(dest) if dest is not None else s.path('ptbxl_dir')
-    url = (url or s.ptbxl.download_url).rstrip('/') + '/'
+def download_ptbxl(dest: Path | str, url: str = 'https://physionet.org/files/ptb-xl/1.0.3/', n_workers: int = 8,
+                   progress: bool = True) -> Path:
+    "Download PTB-XL's csv files and 100 Hz records from `url` into `dest`, resuming partial files, verified by SHA256SUMS.txt."
+    dest = Path(dest)
+    url = url.rstrip('/') + '/'
     dest.mkdir(parents=True, exist_ok=True)
     for n in META_FILES: _fetch_or_explain(url + n, dest / n)
     for n in OPTIONAL_FILES:
@@ -169,8 +168,8 @@ def bench_data(settings: Settings | None = None, quick: bool = False, n: int | N
     import platform, tempfile, wfdb
     s = settings or load_settings()
     ds_root = None
-    try: ds_root = find_ptbxl(settings=s)
-    except PTBXLError: ds_root = find_sample(s)
+    try: ds_root = find_ptbxl(s.path('ptbxl_dir'), s.path('sample_dir'))
+    except PTBXLError: ds_root = find_sample(s.path('sample_dir'))
     db = read_database(ds_root)
     n = n or (50 if quick else 1000)
     files = db.filename_lr.iloc[np.linspace(0, len(db) - 1, min(n, len(db))).astype(int)].tolist()
@@ -184,19 +183,19 @@ def bench_data(settings: Settings | None = None, quick: bool = False, n: int | N
         ini = Path(d) / 'settings.ini'
         ini.write_text(f'[paths]\nptbxl_dir = {ds_root}\ncache_dir = {d}/cache\n')
         s2 = load_settings(ini, env={})
-        t = time.perf_counter(); load_ptbxl(settings=s2, progress=False); out['first_load_s'] = time.perf_counter() - t
-        t = time.perf_counter(); ds = load_ptbxl(settings=s2); out['cached_load_s'] = time.perf_counter() - t
+        t = time.perf_counter(); load_ptbxl(**ptbxl_options(s2), progress=False); out['first_load_s'] = time.perf_counter() - t
+        t = time.perf_counter(); ds = load_ptbxl(**ptbxl_options(s2)); out['cached_load_s'] = time.perf_counter() - t
         out['records_loaded'] = len(ds)
     out.update(machine=platform.machine(), cpus=os.cpu_count(), python=platform.python_version(), numpy=np.__version__)
     return out
 
 # %% ../nbs/11_ptbxl_download.ipynb #d94d8b92
 def _cli_download(args, settings):
-    dest = download_ptbxl(args.dest, url=args.url, settings=settings)
+    dest = download_ptbxl(args.dest or settings.path('ptbxl_dir'), url=args.url or settings.ptbxl.download_url)
     print(f'PTB-XL downloaded to {dest}; use it with: export PTBXL_DIR={dest}')
 
 def _cli_verify(args, settings):
-    root = find_ptbxl(args.path, settings)
+    root = find_ptbxl(args.path or settings.path('ptbxl_dir'), settings.path('sample_dir'))
     r = verify_ptbxl(root, sums=args.sums)
     print(f'{root}: {r["checked"]} files checked by {r["method"]}')
     for k in ('missing', 'bad'):
@@ -207,13 +206,13 @@ def _cli_verify(args, settings):
     print('ok: every file present and intact')
 
 def _cli_info(args, settings):
-    ds = load_ptbxl(args.path, settings, sample=True if args.sample else None)
+    ds = load_ptbxl(**ptbxl_options(settings, path=args.path), sample=True if args.sample else None)
     print(f'PTB-XL v{PTBXL_VERSION} at {ds.root}{" (bundled sample)" if ds.is_sample else ""}: {len(ds)} records, '
           f'{ds.meta.patient_id.nunique()} patients, {ds.fs} Hz, signals {tuple(ds.signals.shape)}')
     with pd.option_context('display.width', 200, 'display.max_columns', 30): print(info_table(ds).to_string())
 
 def _cli_sample(args, settings):
-    print(f'sample written to {make_sample(args.src or find_ptbxl(settings=settings), args.dest, seed=args.seed)}')
+    print(f'sample written to {make_sample(args.src or find_ptbxl(settings.path("ptbxl_dir"), settings.path("sample_dir")), args.dest, seed=args.seed)}')
 
 def register_cli(sub):
     "Add `mi-ecg data ...` to the argparse subparsers `sub`."

@@ -527,11 +527,11 @@ def cli_simulate(args, settings):
     print(f'{len(c)} records ({args.cls}, seed {seed}) written to {out} ({args.format})')
 
 def _cli_fit(args, settings):
-    from mi_ecg_nb.ptbxl import load_ptbxl
+    from mi_ecg_nb.ptbxl import load_ptbxl, ptbxl_options
     if args.sample and args.out is None:
         raise MiEcgError('fitting the bundled sample would overwrite the shipped parameters', expected='--out FILE with --sample',
                          found='no --out', fix='mi-ecg simulate fit --sample --out /tmp/sim_params.json')
-    ds = load_ptbxl(args.ptbxl, settings, sample=True if args.sample else False)
+    ds = load_ptbxl(**ptbxl_options(settings, path=args.ptbxl), sample=True if args.sample else False)
     cmd = 'mi-ecg ' + ' '.join(sys.argv[1:]) if sys.argv and 'mi-ecg' in Path(sys.argv[0]).name else 'mi-ecg simulate fit'
     s = settings.simulate
     doc, feat = fit_sim_params(ds, args.n_per_class or s.fit_n_per_class, settings.runtime.seed, args.jobs or s.fit_jobs, command=cmd,

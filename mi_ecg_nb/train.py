@@ -15,19 +15,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import MiEcgError, Settings, atomic_path, atomic_write_text, get_logger
+from .config import MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_logger
 from .config import jsonable, load_settings, seed_everything
-from .ptbxl import SUPERCLASSES, MetadataTransform, load_ptbxl, subset_fraction
+from .ptbxl import SUPERCLASSES, MetadataTransform, load_ptbxl, ptbxl_options, subset_fraction
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
 from .augment import Augment
-from .loop import TrainConfig, _autocast, fit, macro_auc, param_groups, predict
-from .pretrain import HEAD_INIT, TASKS, _check_args, freeze_encoder, load_pretrained
+from .loop import _autocast, fit, macro_auc, param_groups, predict
+from .pretrain import FINETUNE_MODES, HEAD_INIT, TASKS, _check_args, freeze_encoder, load_pretrained
 
 log = get_logger('train')
 
 # %% auto #0
-__all__ = ['log', 'N_TRAIN_FULL', 'BENCH_MODELS', 'PreparedData', 'prepare_data', 'quick_metrics', 'train_classifier', 'run_id',
-           'register_cli', 'bench_train']
+__all__ = ['log', 'N_TRAIN_FULL', 'BENCH_MODELS', 'PreparedData', 'prepare_data', 'quick_metrics', 'train_classifier',
+           'train_options', 'run_id', 'register_cli', 'bench_train']
 
 # %% ../nbs/50_train.ipynb #436c1895
 @dataclass
@@ -100,8 +100,10 @@ def quick_metrics(probs, labels, columns, mi_vs_norm) -> dict:
         out['class_auc'] = {c: macro_auc(labels[:, i], probs[:, i]) for c, i in zip(SUPERCLASSES, sc)}
     return out
 
-def _finetune_groups(model, settings, init, lr, wd):
-    mode, mult = settings.pretrain.finetune, settings.pretrain.encoder_lr_mult
+def _finetune_groups(model, mode, mult, init, lr, wd):
+    if mode not in FINETUNE_MODES:
+        raise MiEcgError('unknown fine-tuning mode', expected='one of ' + ', '.join(FINETUNE_MODES), found=repr(mode),
+                         fix='pass finetune="full", "linear_probe" or "discriminative" ([pretrain] finetune)')
     if init is None or mode == 'full': return None
     if mode == 'linear_probe': freeze_encoder(model)           # weights frozen and batch-norm statistics too
     return param_groups(model, None, lr, wd, encoder_lr_mult=mult if mode == 'discriminative' else 1.0,
@@ -119,26 +121,29 @@ def _save_predictions(path, pdata, p_val, p_test):
     return Path(path)
 
 # %% ../nbs/50_train.ipynb #f85f1f7a
-def train_classifier(ds, task: str = 'superclass', model: str = 'gru', frac: float = 1.0, seed: int = 0, out_dir=None,
-                     settings: Settings | None = None, init=None, epochs: int | None = None, device: str | None = None,
-                     extra_train: dict | None = None, hparams: dict | None = None, init_head: str = 'fresh',
-                     **cfg_overrides) -> dict:
-    "Train a PTB-XL classifier (see the table above); returns a JSON-able summary with paths and val/test metrics."
+def train_classifier(ds, task: str = 'superclass', model: str = 'gru', frac: float = 1.0, seed: int = 0, out_dir=None, *,
+                     cfg: TrainConfig | None = None, loss: str = 'balanced_focal', focal_gamma: float = 1.0,
+                     finetune: str = 'full', encoder_lr_mult: float = 0.1, init=None, init_head: str = 'fresh',
+                     extra_train: dict | None = None, hparams: dict | None = None, epochs: int | None = None,
+                     device: str | None = None, **cfg_overrides) -> dict:
+    """Train a PTB-XL classifier (see the table above); returns a JSON-able summary with paths and val/test metrics.
+    `cfg` (default `TrainConfig()`) holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides`
+    (when not None) over it."""
     _check_args(task, model, frac)
-    s, t0 = settings or load_settings(), time.perf_counter()
+    t0 = time.perf_counter()
     pdata = prepare_data(ds, task, frac, seed, extra_train)
-    cfg = TrainConfig.from_settings(s, seed=seed, epochs=epochs, device=device, **cfg_overrides)
+    cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)
     seed_everything(seed, 'init')
     net = build_model(model, len(pdata.columns), 4, **(hparams or {}))
     if init is not None: load_pretrained(net, init, head=init_head)   # encoder (+ head with init_head='keep')
-    obj = ClassifierObjective(s.train.loss, pdata.pos_weight, s.train.focal_gamma,
+    obj = ClassifierObjective(loss, pdata.pos_weight, focal_gamma,
                               auc_columns=range(len(SUPERCLASSES)) if task == 'superclass' else [0])
     out = Path(out_dir) if out_dir is not None else None
     extra = dict(meta_transform=pdata.meta_transform.to_dict(), task=task, columns=pdata.columns)
     keys = ('x', 'meta', 'y')
     res = fit(net, obj, {k: pdata.train[k] for k in keys}, {k: pdata.val[k] for k in keys}, cfg, out,
               augment=Augment() if cfg.augment else None, checkpoint_extra=extra,
-              groups=_finetune_groups(net, s, init, cfg.lr, cfg.weight_decay))
+              groups=_finetune_groups(net, finetune, encoder_lr_mult, init, cfg.lr, cfg.weight_decay))
     p = {sp: predict(res.model, obj, {k: getattr(pdata, sp)[k] for k in ('x', 'meta')}, cfg.eval_batch_size, amp=cfg.amp)
          for sp in ('val', 'test')}
     result = dict(model=model, init=str(init) if init is not None else None, init_head=init_head if init is not None else None,
@@ -148,14 +153,22 @@ def train_classifier(ds, task: str = 'superclass', model: str = 'gru', frac: flo
                   val={k: v for k, v in quick_metrics(p['val'], pdata.val['y'], pdata.columns, pdata.val['mi_vs_norm']).items()},
                   test=quick_metrics(p['test'], pdata.test['y'], pdata.columns, pdata.test['mi_vs_norm']))
     if out is not None:
-        cfgd = dict(result, arch=net.arch, train=cfg.to_dict(), settings_train=s.train.asdict(),
-                    settings_pretrain=s.pretrain.asdict(), meta_transform=pdata.meta_transform.to_dict(), columns=pdata.columns)
+        cfgd = dict(result, arch=net.arch, train=cfg.to_dict(),
+                    options=dict(loss=loss, focal_gamma=focal_gamma, finetune=finetune, encoder_lr_mult=encoder_lr_mult),
+                    meta_transform=pdata.meta_transform.to_dict(), columns=pdata.columns)
         for k in ('val', 'test', 'epochs_run', 'best_epoch', 'stopped_early', 'fit_s', 'wall_s'): cfgd.pop(k)
         atomic_write_text(out / 'config.json', json.dumps(jsonable(cfgd), indent=1))
         result.update(out_dir=str(out), checkpoint=str(out / 'checkpoint.pt'), history=str(out / 'history.csv'),
                       predictions=str(_save_predictions(out / 'predictions.npz', pdata, p['val'], p['test'])))
         atomic_write_text(out / 'train_result.json', json.dumps(jsonable(result), indent=1))
     return jsonable(result)
+
+def train_options(settings: Settings, **overrides) -> dict:
+    "Keyword arguments of `train_classifier` from the settings ([train] loop and loss keys, [runtime], [pretrain] finetune); non-None `overrides` win."
+    t, p = settings.train, settings.pretrain
+    kw = dict(cfg=TrainConfig.from_settings(settings), loss=t.loss, focal_gamma=t.focal_gamma, finetune=p.finetune,
+              encoder_lr_mult=p.encoder_lr_mult)
+    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
 
 # %% ../nbs/50_train.ipynb #29c898f4
 def run_id(task, model, frac, seed, init=None) -> str:
@@ -166,9 +179,9 @@ def _cli_train(args, settings):
     frac = args.frac if args.frac is not None else settings.train.frac
     task, model = args.task or settings.train.task, args.model or settings.train.model
     _check_args(task, model, frac)
-    ds = load_ptbxl(settings=settings, sample=True if args.sample else None)
+    ds = load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
     out = Path(args.out) if args.out else settings.path('reports_dir') / 'train' / run_id(task, model, frac, seed, args.init)
-    r = train_classifier(ds, task, model, frac, seed, out, settings, init=args.init, epochs=args.epochs,
+    r = train_classifier(ds, task, model, frac, seed, out, **train_options(settings), init=args.init, epochs=args.epochs,
                          device=args.train_device, init_head=args.init_head)
     print(json.dumps(r, indent=1))
     return r

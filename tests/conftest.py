@@ -35,4 +35,6 @@ def tiny_ptbxl(tmp_path):
 def full_ptbxl():
     "The full PTB-XL, loaded once per session (only for tests marked full_ptbxl)."
     from mi_ecg_nb.ptbxl import load_ptbxl
-    return load_ptbxl(os.environ['PTBXL_DIR'], load_settings(env={k: v for k, v in os.environ.items() if k == 'PTBXL_DIR'}))
+    from mi_ecg_nb.ptbxl import ptbxl_options
+    s = load_settings(env={k: v for k, v in os.environ.items() if k == 'PTBXL_DIR'})
+    return load_ptbxl(**ptbxl_options(s, path=os.environ['PTBXL_DIR']))

@@ -42,7 +42,8 @@ def test_template_path_errors_name_where_it_looked():
 
 def test_run_fidelity_report_on_the_sample(sample_settings, tmp_path):
     "Executes nbs/91_fidelity_report.ipynb through papermill on small n: notebook, HTML, PNGs, tables."
-    dest = F.run_fidelity_report(sample_settings, n_per_class=12, seed=3, data='sample', n_perm=20, run_id='t')
+    dest = F.run_fidelity_report(**F.fidelity_report_options(sample_settings, seed=3), n_per_class=12, data='sample',
+                                 n_perm=20, run_id='t')
     out = dest.parent
     assert out == sample_settings.path('reports_dir') / 'fidelity' / 't'
     assert dest.name == 'report.ipynb' and (out / 'report.html').stat().st_size > 10_000
@@ -66,10 +67,11 @@ def test_register_cli_validate(monkeypatch, sample_settings, tmp_path):
     args = ap.parse_args(['validate', '--n', '7', '--data', 'sample', '--split', 'all', '--out', str(tmp_path / 'o'),
                           '--n-perm', '9', '--no-html'])
     seen = {}
-    monkeypatch.setattr(F, 'run_fidelity_report', lambda settings, **kw: seen.update(kw) or Path(kw['out_dir']) / 'report.ipynb')
+    monkeypatch.setattr(F, 'run_fidelity_report', lambda **kw: seen.update(kw) or Path(kw['out_dir']) / 'report.ipynb')
     assert args.func(args, sample_settings) == 0
     assert seen['n_per_class'] == 7 and seen['data'] == 'sample' and seen['split'] == 'all' and seen['n_perm'] == 9
-    assert seen['html'] is False and seen['seed'] is None                 # the seed comes from --seed / settings
+    assert seen['html'] is False and seen['seed'] == sample_settings.runtime.seed   # the seed comes from --seed / settings
+    assert seen['settings_file'] == sample_settings.file and seen['reports_dir'] == sample_settings.path('reports_dir')
     with pytest.raises(SystemExit):
         ap.parse_args(['validate', '--data', 'nope'])
 
@@ -91,16 +93,16 @@ def test_bench_quick_is_json_and_agrees_with_reference():
 
 def test_load_fidelity_inputs_bad_arguments(sample_settings):
     with pytest.raises(MiEcgError, match='unknown split'):
-        F.load_fidelity_inputs(sample_settings, 10, split='dev')
+        F.load_fidelity_inputs(10, split='dev', **F.fidelity_options(sample_settings))
     with pytest.raises(MiEcgError, match='unknown data source'):
-        F.load_fidelity_inputs(sample_settings, 10, data='web')
+        F.load_fidelity_inputs(10, data='web', **F.fidelity_options(sample_settings))
     with pytest.raises(MiEcgError, match='too small'):
-        F.load_fidelity_inputs(sample_settings, 2, data='sample')
+        F.load_fidelity_inputs(2, data='sample', **F.fidelity_options(sample_settings))
 
 
 def test_load_fidelity_inputs_on_the_sample(sample_settings):
-    a = F.load_fidelity_inputs(sample_settings, 10, seed=1, data='sample', split='all')
-    b = F.load_fidelity_inputs(sample_settings, 10, seed=1, data='sample', split='all')
+    a = F.load_fidelity_inputs(10, seed=1, data='sample', split='all', **F.fidelity_options(sample_settings))
+    b = F.load_fidelity_inputs(10, seed=1, data='sample', split='all', **F.fidelity_options(sample_settings))
     for cls in ('NORM', 'MI'):
         assert a.real[cls].shape == a.floor[cls].shape == a.synth[cls].shape == (10, 12, 1000)
         assert np.array_equal(a.real[cls], b.real[cls]) and np.array_equal(a.synth[cls], b.synth[cls])
@@ -111,7 +113,7 @@ def test_load_fidelity_inputs_on_the_sample(sample_settings):
 @pytest.mark.full_ptbxl
 def test_load_fidelity_inputs_full(tmp_path):
     s = load_settings(env={'PTBXL_DIR': os.environ['PTBXL_DIR']})
-    inp = F.load_fidelity_inputs(s, 20, seed=0, data='full')
+    inp = F.load_fidelity_inputs(20, seed=0, data='full', **F.fidelity_options(s))
     assert not inp.info['is_sample'] and inp.info['counts']['NORM']['pool'] > 5000 and inp.info['counts']['MI']['pool'] > 3000
     assert inp.real['MI'].shape == (20, 12, 1000)
     assert np.all(inp.std > 0.05) and np.all(inp.std < 1.0)

@@ -10,7 +10,7 @@ import torch
 
 from mi_ecg_nb.config import MiEcgError, load_settings, make_rng, torch_generator
 from mi_ecg_nb.models import build_model
-from mi_ecg_nb.ptbxl import load_ptbxl
+from mi_ecg_nb.ptbxl import load_ptbxl, ptbxl_options
 from mi_ecg_nb import loop
 from mi_ecg_nb import pretrain as pt
 from mi_ecg_nb import synth_feed as sf
@@ -41,7 +41,7 @@ def fx_root(tmp_path_factory):
 @pytest.fixture
 def fx(fx_root):
     root, s = fx_root
-    ds = load_ptbxl(root, settings=s, cache=False, progress=False)
+    ds = load_ptbxl(**ptbxl_options(s, path=root), cache=False, progress=False)
     # the fixture's label pattern repeats with its fold pattern (fold 10 has no superclass): shuffle the splits, as 50_train does
     ds.meta['split'] = make_rng(0, 'fixture-split').permutation(ds.meta.split.to_numpy())
     return ds, s
@@ -50,13 +50,13 @@ def fx(fx_root):
 @pytest.fixture(scope='module')
 def sample():
     s = load_settings(env={})
-    return load_ptbxl(settings=s, sample=True, progress=False), s
+    return load_ptbxl(**ptbxl_options(s), sample=True, progress=False), s
 
 
 def _pretrain(fx, strategy='supervised', out=None, seed=0, **kw):
     ds, s = fx
-    return pt.pretrain_model(strategy, 'gru', kw.pop('n', 64), seed, out, s, ds=ds, epochs=kw.pop('epochs', 1),
-                             hparams=TINY, **FIT, **kw)
+    return pt.pretrain_model(strategy, 'gru', kw.pop('n', 64), seed, out, ds=ds, hparams=TINY,
+                             **pt.pretrain_options(s, epochs=kw.pop('epochs', 1), **FIT, **kw))
 
 
 # --- masked autoencoder -------------------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ def test_pretrain_then_finetune_reproducible(fx, tmp_path):
     outs = []
     for i in range(2):
         r = _pretrain(fx, 'joint', tmp_path / f'pt{i}', seed=3)
-        f = train.train_classifier(ds, 'superclass', 'gru', 0.5, 3, tmp_path / f'ft{i}', s, init=r['checkpoint'], epochs=1,
+        f = train.train_classifier(ds, 'superclass', 'gru', 0.5, 3, tmp_path / f'ft{i}', **train.train_options(s), init=r['checkpoint'], epochs=1,
                                    hparams=TINY, batch_size=16, progress=False)
         outs.append((torch.load(r['checkpoint'], weights_only=False), np.load(f['predictions'])))
     (c0, p0), (c1, p1) = outs
@@ -192,7 +192,7 @@ def test_ratio_set_is_deterministic_and_shared(sample, tmp_path):
     ds, s = sample
     a, b = sf.ratio_synth_set(ds, 0.2, 1, 'mi'), sf.ratio_synth_set(ds, 0.2, 1, 'mi')
     assert len(a['signals']) == round(0.2 * sf.n_real_train(ds)) and np.array_equal(a['signals'], b['signals'])
-    r = pt.pretrain_model('mae', 'gru', None, 1, tmp_path / 'r', s, task='mi', ds=ds, ratio=0.2, epochs=1, hparams=TINY, **FIT)
+    r = pt.pretrain_model('mae', 'gru', None, 1, tmp_path / 'r', **pt.pretrain_options(s, epochs=1), task='mi', ds=ds, ratio=0.2, hparams=TINY, **FIT)
     assert r['n_synth'] == len(a['signals']) and r['ratio'] == 0.2
 
 
@@ -219,12 +219,12 @@ def test_validation_and_test_records_never_enter_pretraining(fx, tmp_path):
 
 def test_checkpoint_of_another_model_is_refused(fx, tmp_path):
     ds, s = fx
-    r = pt.pretrain_model('mae', 'transformer', 32, 0, tmp_path / 't', s, ds=ds, epochs=1,
+    r = pt.pretrain_model('mae', 'transformer', 32, 0, tmp_path / 't', **pt.pretrain_options(s, epochs=1), ds=ds,
                           hparams=dict(d_model=16, n_heads=2, layers=1, ff=32, ms_blocks=1, head_hidden=16), **FIT)
     with pytest.raises(MiEcgError, match='another architecture'):
         pt.load_pretrained(build_model('gru', 28, **TINY), r['checkpoint'])
     with pytest.raises(MiEcgError, match='another architecture'):
-        train.train_classifier(ds, 'superclass', 'gru', 1.0, 0, None, s, init=r['checkpoint'], epochs=1, hparams=TINY, progress=False)
+        train.train_classifier(ds, 'superclass', 'gru', 1.0, 0, None, **train.train_options(s), init=r['checkpoint'], epochs=1, hparams=TINY, progress=False)
     bad = tmp_path / 'junk.pt'; bad.write_bytes(b'not a checkpoint')
     with pytest.raises(MiEcgError, match='cannot read'):
         pt.load_pretrained(build_model('gru', 28, **TINY), bad)
@@ -233,7 +233,7 @@ def test_checkpoint_of_another_model_is_refused(fx, tmp_path):
 def test_unknown_strategy(fx):
     ds, s = fx
     with pytest.raises(MiEcgError, match='unknown pretraining strategy'):
-        pt.pretrain_model('simclr', 'gru', 32, 0, None, s, ds=ds)
+        pt.pretrain_model('simclr', 'gru', 32, 0, None, **pt.pretrain_options(s), ds=ds)
     with pytest.raises(MiEcgError, match='unknown pretraining strategy'):
         pt.make_objective('byol', build_model('gru', 1, **TINY))
 
@@ -246,7 +246,7 @@ def test_mask_ratio_outside_open_unit_interval(fx, ratio):
         pt.MAEObjective.for_model(build_model('gru', 1, **TINY), mask_ratio=ratio)
     if s is not None:
         with pytest.raises(MiEcgError, match='mask ratio out of range'):
-            pt.pretrain_model('mae', 'gru', 32, 0, None, s, ds=ds, epochs=1, hparams=TINY, **FIT)
+            pt.pretrain_model('mae', 'gru', 32, 0, None, **pt.pretrain_options(s, epochs=1), ds=ds, hparams=TINY, **FIT)
 
 
 def test_other_bad_input(fx):
@@ -254,7 +254,7 @@ def test_other_bad_input(fx):
     with pytest.raises(MiEcgError, match='ratio out of range'):
         sf.ratio_synth_set(ds, 0.0)
     with pytest.raises(MiEcgError, match='a ratio needs the real dataset'):
-        pt.pretrain_model('mae', 'gru', None, 0, None, s, ratio=0.1)
+        pt.pretrain_model('mae', 'gru', None, 0, None, **pt.pretrain_options(s), ratio=0.1)
     with pytest.raises(MiEcgError, match='unknown head'):
         pt.load_pretrained(build_model('gru', 1, **TINY), {}, head='both')
 

@@ -8,7 +8,7 @@ import pytest
 
 from mi_ecg_nb.config import load_settings
 from mi_ecg_nb.ptbxl import (PTBXLError, SUPERCLASSES, check_patient_disjoint, load_ptbxl, make_fixture_ptbxl,
-                             read_database, subset_fraction)
+                             ptbxl_options, read_database, subset_fraction)
 from mi_ecg_nb.ptbxl_download import serve_directory, sha256_file, verify_ptbxl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ def cli(*args, env=None):
 def test_missing_folder_lists_every_way_to_get_it(tmp_path):
     ini = tmp_path / 'settings.ini'
     ini.write_text(f'[paths]\nptbxl_dir = {tmp_path}/none\nsample_dir = {tmp_path}/nosample\n')
-    with pytest.raises(PTBXLError) as e: load_ptbxl(settings=load_settings(ini, env={}))
+    with pytest.raises(PTBXLError) as e: load_ptbxl(**ptbxl_options(load_settings(ini, env={})))
     msg = str(e.value)
     for way in ('mi-ecg data download', 'PTBXL_DIR', 'unpack.py', 'sample'): assert way in msg
 
@@ -30,7 +30,7 @@ def test_missing_folder_lists_every_way_to_get_it(tmp_path):
 def test_missing_csv_and_column(tiny_ptbxl):
     root, s = tiny_ptbxl
     (root / 'scp_statements.csv').unlink()
-    with pytest.raises(PTBXLError, match='scp_statements.csv is missing'): load_ptbxl(settings=s)
+    with pytest.raises(PTBXLError, match='scp_statements.csv is missing'): load_ptbxl(**ptbxl_options(s))
 
 
 def test_nan_and_absurd_metadata_are_imputed_not_fatal(tiny_ptbxl):
@@ -39,7 +39,7 @@ def test_nan_and_absurd_metadata_are_imputed_not_fatal(tiny_ptbxl):
     db.loc[0, 'age'] = 300; db.loc[1, 'age'] = np.nan; db.loc[2, 'weight'] = 5000; db.loc[3, 'height'] = -1
     db.to_csv(root / 'ptbxl_database.csv', index=False)
     from mi_ecg_nb.ptbxl import MetadataTransform
-    ds = load_ptbxl(settings=s)
+    ds = load_ptbxl(**ptbxl_options(s))
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         X = MetadataTransform().fit(ds.meta.iloc[ds.split_index('train')]).transform(ds.meta)
@@ -49,7 +49,7 @@ def test_nan_and_absurd_metadata_are_imputed_not_fatal(tiny_ptbxl):
 def test_metadata_transform_fitted_on_train_only(tiny_ptbxl):
     root, s = tiny_ptbxl
     from mi_ecg_nb.ptbxl import MetadataTransform
-    ds = load_ptbxl(settings=s)
+    ds = load_ptbxl(**ptbxl_options(s))
     tr, va = ds.split_index('train'), ds.split_index('val')
     a = MetadataTransform().fit(ds.meta.iloc[tr]).to_dict()
     m2 = ds.meta.copy(); m2.loc[va, 'age'] = 99.0; m2.loc[va, 'weight'] = 200.0
@@ -60,15 +60,15 @@ def test_unknown_scp_codes_warn_and_load(tiny_ptbxl):
     root, s = tiny_ptbxl
     db = pd.read_csv(root / 'ptbxl_database.csv'); db.loc[0, 'scp_codes'] = "{'NORM': 100.0, 'NEWCODE': 50.0}"
     db.to_csv(root / 'ptbxl_database.csv', index=False)
-    with pytest.warns(UserWarning, match='NEWCODE'): ds = load_ptbxl(settings=s, cache=False)
+    with pytest.warns(UserWarning, match='NEWCODE'): ds = load_ptbxl(**ptbxl_options(s), cache=False)
     assert ds.labels.super_NORM[0] == 1
 
 
 def test_cache_from_an_older_dataset_is_rebuilt(tiny_ptbxl):
     root, s = tiny_ptbxl
-    a = load_ptbxl(settings=s)
+    a = load_ptbxl(**ptbxl_options(s))
     db = pd.read_csv(root / 'ptbxl_database.csv'); db = db.iloc[:-5]; db.to_csv(root / 'ptbxl_database.csv', index=False)
-    b = load_ptbxl(settings=s)
+    b = load_ptbxl(**ptbxl_options(s))
     assert len(b) == len(a) - 5 and np.array_equal(b.signals, a.signals[:-5])
     assert len(list((Path(s.path('cache_dir'))).glob('ptbxl-*'))) == 1
 
@@ -78,16 +78,16 @@ def test_interrupted_cache_build_leaves_nothing_trusted(tiny_ptbxl, monkeypatch)
     import mi_ecg_nb.ptbxl as P
     def boom(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(P, '_to_mv', boom)
-    with pytest.raises(KeyboardInterrupt): load_ptbxl(settings=s)
+    with pytest.raises(KeyboardInterrupt): load_ptbxl(**ptbxl_options(s))
     monkeypatch.undo()
     cdirs = list(Path(s.path('cache_dir')).glob('ptbxl-*'))
     assert all(not (d / 'done.json').exists() and not list(d.glob('*.tmp')) for d in cdirs)
-    assert len(load_ptbxl(settings=s)) == 40
+    assert len(load_ptbxl(**ptbxl_options(s))) == 40
 
 
 def test_fractions_are_deterministic_and_leave_val_test_alone(tiny_ptbxl):
     root, s = tiny_ptbxl
-    ds = load_ptbxl(settings=s)
+    ds = load_ptbxl(**ptbxl_options(s))
     tr = ds.split_index('train')
     a, b = subset_fraction(ds.labels, tr, 0.5, 7), subset_fraction(ds.labels, tr, 0.5, 7)
     assert a.tobytes() == b.tobytes() and set(a) <= set(tr)
@@ -120,7 +120,7 @@ def test_download_failure_is_explained(tmp_path):
 
 
 def test_bundled_sample_is_stratified_real_ptbxl():
-    ds = load_ptbxl(sample=True)
+    ds = load_ptbxl(sample=True, sample_dir=ROOT / 'data/ptbxl-sample')
     assert ds.is_sample and 200 <= len(ds) <= 500
     assert set(ds.meta.strat_fold) == set(range(1, 11))
     assert all(ds.labels[f'super_{c}'].sum() > 10 for c in SUPERCLASSES)

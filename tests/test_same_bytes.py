@@ -10,9 +10,9 @@ import torch
 
 from mi_ecg_nb.config import load_settings, make_rng
 from mi_ecg_nb.evaluate import evaluate_predictions
-from mi_ecg_nb.ptbxl import load_ptbxl, make_fixture_ptbxl
+from mi_ecg_nb.ptbxl import load_ptbxl, make_fixture_ptbxl, ptbxl_options
 from mi_ecg_nb.cohort import simulate_cohort
-from mi_ecg_nb.train import train_classifier
+from mi_ecg_nb.train import train_classifier, train_options
 
 
 def _h(b: bytes) -> str: return hashlib.sha256(b).hexdigest()
@@ -48,8 +48,8 @@ def test_a_tiny_training_run_has_the_recorded_predictions_and_metrics(tmp_path):
     ini = tmp_path / 'settings.ini'
     ini.write_text(f'[paths]\nptbxl_dir = {root}\ncache_dir = {tmp_path}/cache\nreports_dir = {tmp_path}/reports\n')
     s = load_settings(ini, env={})
-    ds = load_ptbxl(settings=s, cache=False, progress=False)
-    train_classifier(ds, 'superclass', 'gru', 1.0, 0, tmp_path / 'run', s, epochs=2, device='cpu',
+    ds = load_ptbxl(**ptbxl_options(s), cache=False, progress=False)
+    train_classifier(ds, 'superclass', 'gru', 1.0, 0, tmp_path / 'run', **train_options(s), epochs=2, device='cpu',
                      hparams=dict(hidden=16, stem_channels=16, head_hidden=32), progress=False)
     with np.load(tmp_path / 'run' / 'predictions.npz') as z:
         assert {k: _h(np.ascontiguousarray(z[k]).tobytes()) for k in sorted(z.files)} == RECORDED_PREDICTIONS

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mi_ecg_nb.config import MiEcgError, load_settings
-from mi_ecg_nb.ptbxl import PTBXLError, load_ptbxl, LEADS
+from mi_ecg_nb.ptbxl import PTBXLError, load_ptbxl, LEADS, ptbxl_options
 from mi_ecg_nb.sim_params import load_sim_params
 from mi_ecg_nb.cohort import simulate_cohort, target_mask, bench_simulate
 from mi_ecg_nb.sim_fit import register_cli, parse_cls, select_records, record_classes, fit_sim_params, write_sim_params
@@ -95,7 +95,7 @@ def test_bench_quick_is_json():
 
 
 def test_fit_uses_training_folds_only():
-    ds = load_ptbxl(sample=True, progress=False)
+    ds = load_ptbxl(**ptbxl_options(load_settings(env={})), sample=True, progress=False)
     sel = select_records(ds, n_per_class=10_000)
     rows = np.concatenate(list(sel.values()))
     assert (ds.meta.split.to_numpy()[rows] == 'train').all()
@@ -105,7 +105,7 @@ def test_fit_uses_training_folds_only():
 
 @pytest.mark.slow
 def test_fit_on_the_bundled_sample_gives_a_usable_file(tmp_path):
-    ds = load_ptbxl(sample=True, progress=False)
+    ds = load_ptbxl(**ptbxl_options(load_settings(env={})), sample=True, progress=False)
     doc, feat = fit_sim_params(ds, n_per_class=25, jobs=1, min_records=8, progress=False)
     assert doc['provenance']['split'] == 'train' and doc['provenance']['is_sample']
     assert set(doc['provenance']['folds']) <= set(range(1, 9))

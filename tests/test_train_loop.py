@@ -10,7 +10,8 @@ import torch.nn as nn
 from mi_ecg_nb.augment import Augment
 from mi_ecg_nb.config import MiEcgError, seed_everything
 from mi_ecg_nb.models import ClassifierObjective, MAEDecoder, build_model, pos_weight_from_targets
-from mi_ecg_nb.loop import TrainConfig, fit, load_checkpoint, predict
+from mi_ecg_nb.config import TrainConfig
+from mi_ecg_nb.loop import fit, load_checkpoint, predict
 
 torch.set_num_threads(1)
 TINY = dict(hidden=16, stem_channels=16, head_hidden=32)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from mi_ecg_nb.config import MiEcgError, load_settings, make_rng
-from mi_ecg_nb.ptbxl import SUPERCLASSES, load_ptbxl
+from mi_ecg_nb.ptbxl import SUPERCLASSES, load_ptbxl, ptbxl_options
 from mi_ecg_nb.loop import load_checkpoint
-from mi_ecg_nb.train import bench_train, prepare_data, register_cli, train_classifier
+from mi_ecg_nb.train import bench_train, prepare_data, register_cli, train_classifier, train_options
 
 torch.set_num_threads(1)
 TINY = dict(hidden=16, stem_channels=16, head_hidden=32)
@@ -23,7 +23,7 @@ def fx(tiny_ptbxl):
     db = pd.read_csv(root / 'ptbxl_database.csv')
     db['strat_fold'] = make_rng(0, 'folds').permutation(db.strat_fold.to_numpy())
     db.to_csv(root / 'ptbxl_database.csv', index=False)
-    return root, s, load_ptbxl(settings=s, cache=False, progress=False)
+    return root, s, load_ptbxl(**ptbxl_options(s), cache=False, progress=False)
 
 
 def test_only_records_with_a_superclass_and_frac_zero_removes_mi(fx):
@@ -52,7 +52,7 @@ def test_metadata_transform_and_loss_weights_come_from_training_rows_only(fx):
 
 def test_train_classifier_writes_every_artefact(fx, tmp_path):
     _, s, ds = fx
-    r = train_classifier(ds, 'superclass', 'gru', 1.0, 0, tmp_path / 'run', s, epochs=2, device='cpu', hparams=TINY,
+    r = train_classifier(ds, 'superclass', 'gru', 1.0, 0, tmp_path / 'run', **train_options(s), epochs=2, device='cpu', hparams=TINY,
                          progress=False)
     names = {p.name for p in (tmp_path / 'run').iterdir()}
     assert {'checkpoint.pt', 'config.json', 'history.csv', 'history.png', 'predictions.npz', 'train_result.json'} <= names
@@ -71,10 +71,10 @@ def test_train_classifier_writes_every_artefact(fx, tmp_path):
 
 def test_finetune_from_checkpoint_and_extra_synthetic_records(fx, tmp_path):
     _, s, ds = fx
-    train_classifier(ds, 'superclass', 'gru', 1.0, 0, tmp_path / 'pre', s, epochs=1, device='cpu', hparams=TINY, progress=False)
+    train_classifier(ds, 'superclass', 'gru', 1.0, 0, tmp_path / 'pre', **train_options(s), epochs=1, device='cpu', hparams=TINY, progress=False)
     ex = dict(signals=np.zeros((6, 12, 1000), np.float32), targets=np.ones((6, 1), np.float32),
               meta=pd.DataFrame(dict(age=[50.0] * 6, sex=[0, 1] * 3, height=[np.nan] * 6, weight=[80.0] * 6)))
-    r = train_classifier(ds, 'mi', 'gru', 0.5, 1, tmp_path / 'ft', s, epochs=1, device='cpu', hparams=TINY,
+    r = train_classifier(ds, 'mi', 'gru', 0.5, 1, tmp_path / 'ft', **train_options(s), epochs=1, device='cpu', hparams=TINY,
                          init=tmp_path / 'pre' / 'checkpoint.pt', extra_train=ex, progress=False)
     assert r['n_extra'] == 6 and r['n_train'] == r['n_train_real'] + 6 and r['init'].endswith('checkpoint.pt')
     with np.load(tmp_path / 'ft' / 'predictions.npz') as z: assert list(z['columns']) == ['MI']
@@ -82,7 +82,7 @@ def test_finetune_from_checkpoint_and_extra_synthetic_records(fx, tmp_path):
 
 def test_same_seed_same_predictions(fx, tmp_path):
     _, s, ds = fx
-    kw = dict(settings=s, epochs=1, device='cpu', hparams=TINY, progress=False)
+    kw = dict(**train_options(s), epochs=1, device='cpu', hparams=TINY, progress=False)
     for d in ('a', 'b'): train_classifier(ds, 'mi', 'gru', 1.0, 7, tmp_path / d, **kw)
     with np.load(tmp_path / 'a' / 'predictions.npz') as a, np.load(tmp_path / 'b' / 'predictions.npz') as b:
         np.testing.assert_array_equal(a['test_probs'], b['test_probs'])
@@ -96,15 +96,15 @@ def test_same_seed_same_predictions(fx, tmp_path):
 def test_bad_arguments(fx, kw, match):
     _, s, ds = fx
     with pytest.raises(MiEcgError, match=match):
-        train_classifier(ds, **{'task': 'mi', 'model': 'gru', 'settings': s, 'epochs': 1, **kw})
+        train_classifier(ds, **{'task': 'mi', 'model': 'gru', **train_options(s), 'epochs': 1, **kw})
 
 
 def test_init_from_another_architecture_is_refused(fx, tmp_path):
     _, s, ds = fx
-    train_classifier(ds, 'mi', 'transformer', 1.0, 0, tmp_path / 'tf', s, epochs=1, device='cpu', progress=False,
+    train_classifier(ds, 'mi', 'transformer', 1.0, 0, tmp_path / 'tf', **train_options(s), epochs=1, device='cpu', progress=False,
                      hparams=dict(d_model=16, n_heads=2, layers=1, ff=16))
     with pytest.raises(MiEcgError, match='another architecture'):
-        train_classifier(ds, 'mi', 'gru', settings=s, epochs=1, hparams=TINY, init=tmp_path / 'tf' / 'checkpoint.pt')
+        train_classifier(ds, 'mi', 'gru', **train_options(s), epochs=1, hparams=TINY, init=tmp_path / 'tf' / 'checkpoint.pt')
 
 
 def test_command_line(fx, tmp_path, capsys):
