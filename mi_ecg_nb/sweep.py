@@ -230,8 +230,8 @@ FAKE_RUNNER = FakeRunner()
 # %% ../nbs/70_sweep.ipynb #dd1cf5e6
 def _load_data(data: str, settings: Settings):
     "The PTB-XL dataset a preset's `data` names ('full' must exist; 'sample' is the bundled one; 'auto' either)."
-    from mi_ecg_nb.ptbxl import load_ptbxl
-    return load_ptbxl(settings=settings, sample={'full': False, 'sample': True}.get(data), progress=False)
+    from mi_ecg_nb.ptbxl import load_ptbxl, ptbxl_options
+    return load_ptbxl(**ptbxl_options(settings), sample={'full': False, 'sample': True}.get(data), progress=False)
 
 def real_describe_data(data: str, settings: Settings) -> dict:
     ds = _load_data(data, settings)
@@ -249,7 +249,7 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     ds, tdir = _load_data(spec.data, settings), Path(out_dir) / 'train'
     extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and not spec.pretrained and spec.ratio > 0 else None
     res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed,
-                                 out_dir=tdir, settings=settings, init=spec.init or None, epochs=spec.epochs,
+                                 out_dir=tdir, **train.train_options(settings), init=spec.init or None, epochs=spec.epochs,
                                  device=spec.device, extra_train=extra, init_head=finetune_head(spec.strategy), progress=False)
     for name in ('predictions.npz', 'history.csv'):
         if (tdir / name).is_file():
@@ -269,9 +269,9 @@ def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Pa
     from mi_ecg_nb.synth_feed import ratio_synth_set
     ds = _load_data(ps.data, settings)
     synth = ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task) if ps.ratio > 0 else None
-    res = pretrain.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir), settings,
+    res = pretrain.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir),
                                   task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,
-                                  epochs=ps.epochs, device=ps.device, progress=False)
+                                  **pretrain.pretrain_options(settings, epochs=ps.epochs), device=ps.device, progress=False)
     ckpt = Path(res.get('checkpoint') or Path(out_dir) / 'checkpoint.pt')
     if not ckpt.is_file(): _bad('pretraining wrote no checkpoint', expected=str(ckpt), found='no file', fix='see the pretraining log')
     return ckpt
@@ -427,7 +427,7 @@ def _papermill(template: Path, out_nb: Path, params: dict, cwd: Path | None = No
 def render_report(run_dir: Path, settings: Settings | None = None, template: Path | str | None = None) -> Path:
     "Execute the run report template on a finished run folder (it never trains) into report.ipynb, via report.partial.ipynb."
     settings, run_dir = settings or load_settings(), Path(run_dir)
-    template = Path(template or template_path(RUN_TEMPLATE, settings))
+    template = Path(template or template_path(RUN_TEMPLATE, settings.file))
     _papermill(template, run_dir / PARTIAL_REPORT, dict(out_dir=str(run_dir), train_if_missing=False), cwd=settings.root)
     os.replace(run_dir / PARTIAL_REPORT, run_dir / REPORT)             # complete: from now on the run has its report
     (run_dir / 'error.txt').unlink(missing_ok=True)
@@ -627,7 +627,7 @@ def make_fake_sweep(dest: Path, preset: str = 'demo', settings: Settings | None 
 def run_summary(sweep_dir: Path, settings: Settings | None = None, template: Path | None = None) -> dict:
     "Execute the summary template into sweep_dir/summary.ipynb and export summary.html; returns {'status', ...}."
     settings = settings or load_settings(); sd = Path(sweep_dir)
-    template = template or template_path(SUMMARY_TEMPLATE, settings)
+    template = template or template_path(SUMMARY_TEMPLATE, settings.file)
     try:
         _papermill(template, sd / 'summary.ipynb', dict(sweep_dir=str(sd), settings_file=str(settings.file or '')), cwd=settings.root)
         _guard_write('summary.html', export_html, sd / 'summary.ipynb', sd / 'summary.html',
@@ -640,7 +640,7 @@ def run_summary(sweep_dir: Path, settings: Settings | None = None, template: Pat
 def auto_preset(settings: Settings) -> str:
     "paper (full PTB-XL + GPU), quick (full PTB-XL), else demo."
     from mi_ecg_nb.ptbxl import find_ptbxl
-    try: find_ptbxl(settings=settings)
+    try: find_ptbxl(settings.path('ptbxl_dir'))
     except MiEcgError: return 'demo'
     import torch
     return 'paper' if torch.cuda.is_available() else 'quick'

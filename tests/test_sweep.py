@@ -199,7 +199,7 @@ def test_template_reports_a_finished_run_and_trains_only_if_asked(tiny, tmp_path
     rid = 't2-gru-base-ratio0-s0'
     res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
     d = res.sweep_dir / rid
-    before, tpl = _folder(d), sw.template_path(sw.RUN_TEMPLATE, tiny)
+    before, tpl = _folder(d), sw.template_path(sw.RUN_TEMPLATE, tiny.file)
     sw._papermill(tpl, tmp_path / 'by-hand.ipynb', dict(out_dir=str(d), train_if_missing=True, runner='nosuch.module:x'))
     assert _folder(d) == before and rid in (tmp_path / 'by-hand.ipynb').read_text()
     e2e = tmp_path / 'e2e'                                              # one notebook end to end: train, then report
@@ -216,7 +216,7 @@ def test_failed_report_of_a_finished_run(tiny, tmp_path):
     "A report that fails to render fails its run but keeps the run's results; the next sweep only renders it again."
     rid = 't2-gru-base-ratio0-s0'
     bad = tmp_path / 'bad_template.ipynb'
-    nb = json.loads(sw.template_path(sw.RUN_TEMPLATE, tiny).read_text())
+    nb = json.loads(sw.template_path(sw.RUN_TEMPLATE, tiny.file).read_text())
     nb['cells'].append(dict(cell_type='code', execution_count=None, id='b0rk', metadata={}, outputs=[], source=['raise ValueError("broken template")']))
     bad.write_text(json.dumps(nb))
     sref, d = sw.settings_ref(tiny), Path(tiny.path('reports_dir')) / 'tiny' / rid
