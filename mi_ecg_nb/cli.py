@@ -6,40 +6,262 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/cli.html.md"""
 
 # %% ../nbs/80_cli.ipynb #eabf05b6
 from __future__ import annotations
-import argparse, importlib, json, sys, time
+import argparse, json, re, sys
 from pathlib import Path
 
-from .config import MiEcgError, apply_runtime, atomic_write_text, load_settings
+import pandas as pd
+
+from .config import SCHEMA, MiEcgError, apply_runtime, load_settings
+from .ptbxl import PTBXL_VERSION, PTBXLError, find_ptbxl, info_table, load_ptbxl, ptbxl_options
+from .ptbxl_download import download_ptbxl, make_sample, verify_ptbxl
+from .cohort import save_cohort, simulate_cohort
+from .sim_fit import fit_sim_params, write_sim_params
+from .fidelity_report import fidelity_report_options, run_fidelity_report
+from .pretrain import HEAD_INIT, _check_args, check_strategy, pretrain_id, pretrain_model, pretrain_options
+from .train import run_id, train_classifier, train_options
+from . import sweep
+from .bench import BENCHES, run_bench
 
 # %% auto #0
-__all__ = ['CLI_STAGES', 'BENCHES', 'build_parser', 'main']
+__all__ = ['RUNTIME_FLAGS', 'setting_flags', 'global_flags', 'parse_cls', 'cli_simulate', 'build_parser', 'command_settings',
+           'run_command', 'main']
 
 # %% ../nbs/80_cli.ipynb #d5350066
-CLI_STAGES = ['ptbxl_download', 'sim_fit', 'fidelity_report', 'train', 'pretrain', 'sweep']
-BENCHES = {'data': 'ptbxl_download.bench_data', 'simulate': 'cohort.bench_simulate',
-           'fidelity': 'fidelity_report.bench_fidelity',
-           'train': 'train.bench_train', 'evaluate': 'evaluate.bench_evaluate'}
+def _flag_help(section: str, key: str) -> str:
+    f = SCHEMA[section][key]
+    doc = re.sub(r'^`mi-ecg [^`]*`: ', '', f.doc)                # the command is known where the flag is shown
+    default = ','.join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+    return f'{doc}; setting [{section}] {key}, built-in default {default!r}'.replace('%', '%%')
 
-def _stage(name: str):
-    return importlib.import_module(f'mi_ecg_nb.{name}')
+def setting_flags(parser, section: str, keys=(), **named):
+    """Add an option per setting of `section` to `parser` (a parser or an argument group): `--key-name` for each of
+    `keys`, `--flag` for each `flag='key'` of `named`; type, choices and help from `config.SCHEMA`. A value given is
+    stored under the settings key (`'train.epochs'`); an absent option stores nothing."""
+    for flag, key in [*((k, k) for k in keys), *named.items()]:
+        f = SCHEMA[section][key]
+        kw = dict(dest=f'{section}.{key}', default=argparse.SUPPRESS, help=_flag_help(section, key))
+        if f.type is bool: kw.update(action=argparse.BooleanOptionalAction)
+        else: kw.update(type=f.type if f.type in (int, float) else str, choices=f.choices,
+                        metavar=None if f.choices else flag.upper())
+        parser.add_argument('--' + flag.replace('_', '-'), **kw)
+    return parser
 
-# %% ../nbs/80_cli.ipynb #d85b102e
+RUNTIME_FLAGS = ('seed', 'device', 'log_level')
+
+def global_flags(parser, but=()):
+    "Add the global options `--seed`, `--device`, `--log-level` (the [runtime] settings) to `parser`, except `but`."
+    g = parser.add_argument_group('global options (before or after the command)')
+    return setting_flags(g, 'runtime', [k for k in RUNTIME_FLAGS if k not in but])
+
+# %% ../nbs/80_cli.ipynb #d94d8b92
+def _cli_download(args, settings):
+    dest = download_ptbxl(args.dest or settings.path('ptbxl_dir'), url=settings.ptbxl.download_url)
+    print(f'PTB-XL downloaded to {dest}; use it with: export PTBXL_DIR={dest}')
+
+def _cli_verify(args, settings):
+    root = find_ptbxl(args.path or settings.path('ptbxl_dir'), settings.path('sample_dir'))
+    r = verify_ptbxl(root, sums=args.sums)
+    print(f'{root}: {r["checked"]} files checked by {r["method"]}')
+    for k in ('missing', 'bad'):
+        if r[k]: print(f'{len(r[k])} {k}: ' + ', '.join(r[k][:20]) + (' ...' if len(r[k]) > 20 else ''))
+    if r['missing'] or r['bad']:
+        raise PTBXLError('PTB-XL verification failed', expected='every file present and intact',
+                         found=f'{len(r["missing"])} missing, {len(r["bad"])} corrupt', fix='run `mi-ecg data download` (it resumes and re-fetches)')
+    print('ok: every file present and intact')
+
+def _cli_info(args, settings):
+    ds = load_ptbxl(**ptbxl_options(settings, path=args.path), sample=True if args.sample else None)
+    print(f'PTB-XL v{PTBXL_VERSION} at {ds.root}{" (bundled sample)" if ds.is_sample else ""}: {len(ds)} records, '
+          f'{ds.meta.patient_id.nunique()} patients, {ds.fs} Hz, signals {tuple(ds.signals.shape)}')
+    with pd.option_context('display.width', 200, 'display.max_columns', 30): print(info_table(ds).to_string())
+
+def _cli_sample(args, settings):
+    print(f'sample written to {make_sample(args.src or find_ptbxl(settings.path("ptbxl_dir"), settings.path("sample_dir")), args.dest, seed=settings.runtime.seed)}')
+
+def _data(sub):
+    "Add `mi-ecg data download | verify | info | make-sample`."
+    p = sub.add_parser('data', help='get, check and describe PTB-XL').add_subparsers(dest='data_cmd', required=True)
+    d = p.add_parser('download', help='download PTB-XL (100 Hz) from PhysioNet, resumable, verified')
+    d.add_argument('--dest', type=Path, default=None, help='target folder (default: [paths] ptbxl_dir)')
+    setting_flags(d, 'ptbxl', url='download_url')
+    d.set_defaults(func=_cli_download)
+    v = p.add_parser('verify', help='check every file (SHA256SUMS.txt when present)')
+    v.add_argument('--path', type=Path, default=None); v.add_argument('--sums', type=Path, default=None, help='checksum file')
+    v.set_defaults(func=_cli_verify)
+    i = p.add_parser('info', help='records per superclass and fold')
+    i.add_argument('--path', type=Path, default=None); i.add_argument('--sample', action='store_true', help='the bundled sample')
+    i.set_defaults(func=_cli_info)
+    m = p.add_parser('make-sample', help='write a stratified sample of real records (developers)')
+    m.add_argument('--src', type=Path, default=None); m.add_argument('--dest', type=Path, required=True)
+    m.set_defaults(func=_cli_sample)
+    for c in p.choices.values(): global_flags(c)
+
+# %% ../nbs/80_cli.ipynb #0e320fb5
+def parse_cls(s: str):
+    "'MI' -> 'MI'; 'NORM:0.5,MI:0.5' -> {'NORM': 0.5, 'MI': 0.5}."
+    if ':' not in s: return s
+    try: return {k.strip(): float(v) for k, v in (p.split(':') for p in s.split(',') if p.strip())}
+    except ValueError:
+        raise MiEcgError('cannot parse --cls', expected="a class (NORM, MI, IMI, ...) or 'NORM:0.5,MI:0.5'", found=repr(s),
+                         fix='e.g. --cls MI or --cls NORM:0.5,MI:0.5') from None
+
+def _simulate_action(a: str) -> str:
+    if a == 'fit': raise argparse.ArgumentTypeError('the fit is a command of its own now: mi-ecg fit-simulator [--out FILE] '
+                                                    '(see mi-ecg fit-simulator --help)')
+    if a != 'run': raise argparse.ArgumentTypeError(f"invalid choice: {a!r} (the only action is 'run', the default)")
+    return a
+
+def _simulate(sub):
+    "Add `mi-ecg simulate [run]`."
+    p = sub.add_parser('simulate', help='simulate 12-lead ECGs (a PTB-XL-like WFDB tree or one .npy)',
+                       description='mi-ecg simulate --n N --cls MI --seed S --out DIR [--format wfdb|npy]')
+    p.add_argument('action', nargs='?', type=_simulate_action, default='run', metavar='run',
+                   help="'run' (the default) simulates; the fit is `mi-ecg fit-simulator`")
+    g = p.add_argument_group('simulate')
+    g.add_argument('--n', type=int, default=1000, help='number of records')
+    g.add_argument('--cls', default='NORM', help="NORM, MI, an MI territory (IMI, AMI+IMI, ...) or proportions 'NORM:0.5,MI:0.5'")
+    g.add_argument('--out', type=Path, default=None, help='output folder')
+    g.add_argument('--format', choices=['wfdb', 'npy'], default='wfdb', help='PTB-XL-like WFDB tree or one .npy')
+    setting_flags(g, 'simulate', ['backend'], params='params_file')
+    g.add_argument('--no-artifacts', action='store_true', help='switch every noise source off')
+    setting_flags(g, 'simulate', ['mi_base'])
+    p.set_defaults(func=cli_simulate)
+
+def _fit_simulator(sub):
+    "Add `mi-ecg fit-simulator`."
+    p = sub.add_parser('fit-simulator', help="fit the simulator's parameter distributions to the PTB-XL training folds",
+                       description='Fit the class-conditioned parameter distributions of the simulator to the PTB-XL training '
+                                   'folds and write them as JSON (default: the file shipped in the package).')
+    p.add_argument('--out', type=Path, default=None, help='parameter file to write (JSON; default: the file shipped in the package)')
+    p.add_argument('--ptbxl', default=None, help='PTB-XL folder (default PTBXL_DIR / [paths] ptbxl_dir)')
+    setting_flags(p, 'simulate', n_per_class='fit_n_per_class', jobs='fit_jobs')
+    p.add_argument('--sample', action='store_true', help='fit the bundled sample (demonstration; requires --out)')
+    p.add_argument('--features', type=Path, default=None, help='also write the per-record fit features (csv)')
+    p.set_defaults(func=_cli_fit)
+
+# %% ../nbs/80_cli.ipynb #10d70377
+def cli_simulate(args, settings):
+    "Handler of `mi-ecg simulate`."
+    if args.out is None:
+        raise MiEcgError('no output folder', expected='--out DIR', found='nothing', fix='mi-ecg simulate --n 100 --cls MI --out runs/sim')
+    s = settings.simulate
+    seed = settings.runtime.seed
+    backend = s.backend
+    c = simulate_cohort(
+        args.n, parse_cls(args.cls), fs=s.fs, duration=s.duration, params=s.params_file or None, seed=seed,
+        backend=backend, device=settings.runtime.device if backend == 'torch' else None,
+        artifacts=False if args.no_artifacts else None, mi_base=s.mi_base,
+        noise=s.noise, threads=s.threads or None, progress=True)
+    out = save_cohort(c, args.out, args.format, progress=True)
+    print(f'{len(c)} records ({args.cls}, seed {seed}) written to {out} ({args.format})')
+
+def _cli_fit(args, settings):
+    "Handler of `mi-ecg fit-simulator`."
+    if args.sample and args.out is None:
+        raise MiEcgError('fitting the bundled sample would overwrite the shipped parameters', expected='--out FILE with --sample',
+                         found='no --out', fix='mi-ecg fit-simulator --sample --out /tmp/sim_params.json')
+    if args.out is not None and Path(args.out).is_dir():
+        raise MiEcgError('--out is a folder', expected='the parameter file to write (JSON)', found=f'{args.out} (a folder)',
+                         fix=f'e.g. --out {Path(args.out) / "sim_params.json"}')
+    ds = load_ptbxl(**ptbxl_options(settings, path=args.ptbxl), sample=True if args.sample else False)
+    cmd = 'mi-ecg ' + ' '.join(sys.argv[1:]) if sys.argv and 'mi-ecg' in Path(sys.argv[0]).name else 'mi-ecg fit-simulator'
+    s = settings.simulate
+    doc, feat = fit_sim_params(ds, s.fit_n_per_class, settings.runtime.seed, s.fit_jobs, command=cmd,
+                               cache_dir=settings.path('cache_dir'))
+    dest = write_sim_params(doc, args.out)
+    if args.features: feat.to_csv(args.features, index=False)
+    print(pd.DataFrame(doc['provenance']['records']).T.to_string())
+    print(f'parameters written to {dest}')
+
+# %% ../nbs/80_cli.ipynb #20a5332a
+def _cli_validate(args, settings):
+    f = settings.fidelity                                   # [fidelity], with the flags applied
+    p = run_fidelity_report(n_per_class=f.n_per_class, out_dir=args.out, **fidelity_report_options(settings),
+                            params_file=settings.simulate.params_file, split=f.split, data=args.data,
+                            n_perm=f.n_perm, n_jobs=f.jobs, run_id=args.run_id,
+                            html=not args.no_html, progress=True)
+    print(p)
+    return 0
+
+def _validate(sub):
+    "Add `mi-ecg validate` (the simulator fidelity report)."
+    p = sub.add_parser('validate', help='simulator fidelity report against PTB-XL (MMD², KS, PSD, clinical features, C2ST)',
+                       description='Execute nbs/91_fidelity_report.ipynb with papermill into reports/fidelity/<run_id>/.')
+    setting_flags(p, 'fidelity', n='n_per_class')
+    setting_flags(p, 'fidelity', ['split'])
+    p.add_argument('--data', default='auto', choices=('auto', 'full', 'sample'), help='full PTB-XL, the bundled sample, or auto')
+    setting_flags(p, 'simulate', params='params_file')
+    setting_flags(p, 'fidelity', ['n_perm', 'jobs'])
+    p.add_argument('--out', default=None, help='output folder (default reports/fidelity/<run_id>)')
+    p.add_argument('--run-id', default=None, help='name of the run folder')
+    p.add_argument('--no-html', action='store_true', help='skip the HTML export')
+    p.set_defaults(func=_cli_validate)
+    return p
+
+# %% ../nbs/80_cli.ipynb #c1c26f1a
+def _cli_train(args, settings):
+    seed = settings.runtime.seed
+    frac = settings.train.frac
+    task, model = settings.train.task, settings.train.model
+    _check_args(task, model, frac)
+    ds = load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
+    out = Path(args.out) if args.out else settings.path('reports_dir') / 'train' / run_id(task, model, frac, seed, args.init)
+    r = train_classifier(ds, task, model, frac, seed, out, **train_options(settings), init=args.init, init_head=args.init_head)
+    print(json.dumps(r, indent=1))
+    return r
+
+def _train(sub):
+    "Add `mi-ecg train`."
+    p = sub.add_parser('train', help='train a GRU/Transformer classifier on PTB-XL (superclass or MI task)',
+                       description='Train a classifier on PTB-XL folds 1-8, early-stop on fold 9, predict folds 9 and 10.')
+    setting_flags(p, 'train', ['task', 'model', 'frac'])
+    p.add_argument('--out', help='output folder (default <reports_dir>/train/<run id>)')
+    p.add_argument('--init', help='pretrained checkpoint whose encoder initialises the model (fine-tuning)')
+    setting_flags(p, 'train', ['epochs', 'batch_size', 'lr'])
+    p.add_argument('--sample', action='store_true', help='use the bundled PTB-XL sample even when the full dataset is present')
+    p.add_argument('--init-head', choices=HEAD_INIT, default='fresh',
+                   help='with --init: a fresh head (default) or the pretrained head when its layout matches')
+    p.set_defaults(func=_cli_train)
+    return p
+
+# %% ../nbs/80_cli.ipynb #aabb0b51
+def _cli_pretrain(args, settings):
+    seed = settings.runtime.seed
+    strategy, model = check_strategy(settings.pretrain.strategy), settings.train.model
+    task, n = settings.train.task, settings.pretrain.n_synth
+    ds = None if args.no_real_meta else load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
+    out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
+    r = pretrain_model(strategy, model, n, seed, out, task=task, ds=ds, ratio=args.ratio, **pretrain_options(settings))
+    print(json.dumps(r, indent=1))
+    return r
+
+def _pretrain(sub):
+    "Add `mi-ecg pretrain`."
+    p = sub.add_parser('pretrain', help='pretrain a GRU/Transformer on simulated ECGs (supervised, masked autoencoder or joint)',
+                       description='Pretrain on synthetic NORM/MI records; fine-tune with `mi-ecg train --init DIR/checkpoint.pt`.')
+    setting_flags(p, 'pretrain', ['strategy'])
+    setting_flags(p, 'train', ['model', 'task'])
+    g = p.add_mutually_exclusive_group()
+    setting_flags(g, 'pretrain', ['n_synth'])
+    g.add_argument('--ratio', type=float, help='Table 2: pretrain on ratio x N_real synthetic records (the baseline\'s extra set)')
+    p.add_argument('--out', help='output folder (default <reports_dir>/pretrain/<id>)')
+    setting_flags(p, 'pretrain', ['epochs'])
+    f = p.add_mutually_exclusive_group()               # the two values of [pretrain] fresh_every_epoch
+    f.add_argument('--fresh', action='store_const', const=True, dest='pretrain.fresh_every_epoch', default=argparse.SUPPRESS,
+                   help='new synthetic records every epoch ([pretrain] fresh_every_epoch = true)')
+    f.add_argument('--fixed', action='store_const', const=False, dest='pretrain.fresh_every_epoch', default=argparse.SUPPRESS,
+                   help='one fixed synthetic cohort ([pretrain] fresh_every_epoch = false)')
+    p.add_argument('--sample', action='store_true', help='take metadata from the bundled PTB-XL sample')
+    p.add_argument('--no-real-meta', action='store_true', help="use the simulator's own metadata (no PTB-XL needed)")
+    p.set_defaults(func=_cli_pretrain)
+    return p
+
+# %% ../nbs/80_cli.ipynb #f49923ea
 def _cli_bench(args, settings):
-    names = list(BENCHES) if args.name == 'all' else [args.name]
-    res = {}
-    for n in names:
-        mod, fn = BENCHES[n].rsplit('.', 1)
-        t = time.perf_counter()
-        res[n] = getattr(_stage(mod), fn)(settings, quick=args.quick)
-        res[n]['bench_wall_s'] = time.perf_counter() - t
-    out = res[names[0]] if len(names) == 1 else res
-    text = json.dumps(out, indent=1, default=str)
-    print(text)
-    dest = Path(args.out) if args.out else settings.path('reports_dir') / 'bench' / f'{args.name}{"-quick" if args.quick else ""}.json'
-    atomic_write_text(dest, text + '\n')
-    print(f'written to {dest}', file=sys.stderr)
+    run_bench(args.name, settings, quick=args.quick, out=args.out)
 
-def _register_bench(sub):
+def _bench(sub):
+    "Add `mi-ecg bench`."
     b = sub.add_parser('bench', help='speed benchmarks with a reference measured in the same run (JSON)')
     b.add_argument('name', choices=list(BENCHES) + ['all'])
     b.add_argument('--quick', action='store_true', help='a seconds-long version')
@@ -48,36 +270,43 @@ def _register_bench(sub):
 
 # %% ../nbs/80_cli.ipynb #03e89d93
 def build_parser() -> argparse.ArgumentParser:
-    "The `mi-ecg` argument parser with every stage's subcommands."
+    "The `mi-ecg` argument parser with every subcommand."
     p = argparse.ArgumentParser(prog='mi-ecg', description='Simulated ECG pretraining for MI detection on PTB-XL.')
     p.add_argument('--settings', type=Path, default=None, help='settings.ini to use (default: the project one)')
     p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE', help='override one setting (repeatable)')
-    p.add_argument('--seed', type=int, default=None, help='[runtime] seed')
-    p.add_argument('--device', default=None, help="[runtime] device: auto, cpu, cuda, cuda:N")
-    p.add_argument('--log-level', default=None, help='[runtime] log_level')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for st in CLI_STAGES: _stage(st).register_cli(sub)
-    _register_bench(sub)
+    for add in (_data, _simulate, _fit_simulator, _validate, _train, _pretrain, sweep.register_cli, _bench): add(sub)
+    global_flags(p)
+    for name, c in sub.choices.items():                         # every command takes the global options too,
+        global_flags(c, but=('device',) if name == 'sweep' else ())   # but sweep's own --device is the device of every run
     return p
 
 def _overrides(args) -> dict:
+    "Settings overrides of a parsed command line: the `--set` items, then the setting flags (which win)."
     ov = {}
     for item in args.set:
         if '=' not in item or '.' not in item.split('=', 1)[0]:
             raise MiEcgError('malformed --set', expected='--set section.key=value', found=repr(item), fix='e.g. --set train.epochs=5')
         k, v = item.split('=', 1); ov[k.strip()] = v.strip()
-    for k, v in (('runtime.seed', args.seed), ('runtime.device', args.device), ('runtime.log_level', args.log_level)):
-        if v is not None: ov[k] = str(v)
+    ov.update({k: v for k, v in vars(args).items() if '.' in k})      # setting flags store under 'section.key'
     return ov
 
+def command_settings(args, env=None):
+    "The settings of a parsed `mi-ecg` command line: `--settings` (else the project's file), environment `env`, `--set`, flags."
+    return load_settings(args.settings, overrides=_overrides(args), env=env)
+
 # %% ../nbs/80_cli.ipynb #717bbc64
+def run_command(argv: list[str] | None = None, env=None):
+    "Run `mi-ecg <argv>` (environment `env`, default `os.environ`); returns what the command returns and raises its errors."
+    args = build_parser().parse_args(argv)
+    settings = command_settings(args, env)
+    apply_runtime(settings)
+    return args.func(args, settings)
+
 def main(argv: list[str] | None = None) -> int:
     "Run `mi-ecg`; returns the exit code (0 ok, 1 a command reported failures, 2 a pipeline error, 130 interrupted)."
-    args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(args.settings, overrides=_overrides(args))
-        apply_runtime(settings)
-        rc = args.func(args, settings)
+        rc = run_command(argv)
         return rc if isinstance(rc, int) else 0
     except MiEcgError as e:
         print(f'mi-ecg: error: {e}', file=sys.stderr); return 2

@@ -7,7 +7,6 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/cohort.html.md"""
 
 # %% ../nbs/22_cohort.ipynb #c5d8e2a3
 from __future__ import annotations
-import os, platform, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,7 +21,7 @@ from .render import _check_grid, render
 
 # %% auto #0
 __all__ = ['PRODUCIBLE', 'KNOB_DEMO', 'PTBXL_SIG_NAMES', 'target_mask', 'cohort_labels', 'SimCohort', 'simulate_cohort',
-           'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort', 'bench_simulate']
+           'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort']
 
 # %% ../nbs/22_cohort.ipynb #de26d1ad
 PRODUCIBLE = ['super_NORM', 'super_MI', 'sub_NORM'] + [f'sub_{c}' for c in MI_SUBCLASSES]
@@ -175,36 +174,3 @@ def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: b
     with atomic_path(out / 'labels.csv') as t: c.labels.assign(ecg_id=db.ecg_id.to_numpy()).to_csv(t, index=False)
     with atomic_path(out / 'ptbxl_database.csv') as t: db.to_csv(t, index=False)
     return out
-
-# %% ../nbs/22_cohort.ipynb #c56be3a8
-def bench_simulate(settings=None, quick: bool = False) -> dict:
-    "Records/s of the numpy and torch backends and of NeuroKit2 multileads (reference), JSON-able."
-    import torch, neurokit2 as nk
-    cls = {'NORM': 0.5, 'MI': 0.5}
-    def rate(n, **kw):
-        t = time.perf_counter(); simulate_cohort(n, cls, seed=1, **kw); cold = time.perf_counter() - t
-        t, c = time.perf_counter(), time.process_time()
-        simulate_cohort(n, cls, seed=0, **kw)                            # steady state: memory already mapped
-        w = time.perf_counter() - t
-        return dict(n=n, seconds=round(w, 3), records_per_s=round(n / w, 1), cpu_seconds=round(time.process_time() - c, 3),
-                    first_call_records_per_s=round(n / cold, 1))
-    res = dict(unit='records/s (10 s, 100 Hz, 12 leads, float32)', cls='NORM/MI 50:50')
-    res['numpy'] = rate(1000 if quick else 10000, backend='numpy')
-    res['torch_cpu'] = rate(300 if quick else 3000, backend='torch', device='cpu')
-    if torch.cuda.is_available():
-        res['torch_cuda'] = rate(2000 if quick else 20000, backend='torch', device='cuda')
-        res['torch_cuda_device_noise'] = rate(2000 if quick else 20000, backend='torch', device='cuda', noise='device')
-    k = 1 if quick else 3
-    t = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        for i in range(k): nk.ecg_simulate(duration=10, sampling_rate=100, method='multileads', random_state=i)
-    w = time.perf_counter() - t
-    res['neurokit2_multileads'] = dict(n=k, seconds=round(w, 3), records_per_s=round(k / w, 3), version=nk.__version__)
-    res['speedup_numpy_vs_neurokit2'] = round(res['numpy']['records_per_s'] / res['neurokit2_multileads']['records_per_s'], 1)
-    res['goal_records_per_s'] = 10000
-    res['machine'] = dict(platform=platform.platform(), processor=platform.processor(), cpu_count=os.cpu_count(),
-                          python=platform.python_version(), numpy=np.__version__, torch=torch.__version__,
-                          cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                          load_average=os.getloadavg() if hasattr(os, 'getloadavg') else None)
-    return res

@@ -22,11 +22,11 @@ from .config import MiEcgError, Settings, atomic_path, atomic_write_text, cache_
 from .ptbxl import SUPERCLASSES as _SUPER
 
 # %% auto #0
-__all__ = ['SUPERCLASSES', 'log', 'THRESHOLD_RULES', 'norm_column', 'Predictions', 'load_predictions', 'fake_predictions',
-           'auroc', 'brier', 'expected_calibration_error', 'calibration', 'choose_threshold', 'threshold_metrics',
-           'bootstrap_counts', 'auc_counts', 'auc_with_boot', 'headline', 'paired_difference', 'evaluate_predictions',
-           'eval_options', 'metrics_table', 'plot_roc', 'plot_calibration', 'plot_confusion', 'save_figures',
-           'write_metrics', 'read_metrics', 'mean_ci', 'bench_evaluate']
+__all__ = ['SUPERCLASSES', 'log', 'THRESHOLD_RULES', 'norm_column', 'Predictions', 'load_predictions', 'auroc', 'brier',
+           'expected_calibration_error', 'calibration', 'choose_threshold', 'threshold_metrics', 'bootstrap_counts',
+           'auc_counts', 'auc_with_boot', 'headline', 'paired_difference', 'evaluate_predictions', 'eval_options',
+           'metrics_table', 'plot_roc', 'plot_calibration', 'plot_confusion', 'save_figures', 'write_metrics',
+           'read_metrics', 'mean_ci']
 
 # %% ../nbs/60_evaluate.ipynb #c7306326
 SUPERCLASSES = tuple(_SUPER)                      # NORM, MI, STTC, CD, HYP (ptbxl.SUPERCLASSES)
@@ -126,20 +126,6 @@ def load_predictions(src) -> Predictions:
              found=', '.join(cols[:8]))
     if len(cols) == 1 and names != ['MI']: _bad('binary predictions must be for MI', expected="columns ['MI']", found=str(cols))
     return pr
-
-# %% ../nbs/60_evaluate.ipynb #411b07ee
-def fake_predictions(n_val=300, n_test=400, task='superclass', signal=1.0, seed=0) -> dict:
-    "Synthetic predictions in the `predictions.npz` layout: probabilities = sigmoid(signal·(2y−1) + noise)."
-    rng = make_rng(seed, 'fake_predictions', task)
-    cols = ['MI'] if task == 'mi' else [*SUPERCLASSES, 'sub_AMI', 'sub_IMI']
-    out = dict(columns=np.array(cols))
-    for split, n, off in (('val', n_val, 0), ('test', n_test, 100_000)):
-        y = (rng.random((n, len(cols))) < 0.3).astype(np.int8)
-        y[0, :], y[1, :] = 0, 1                                   # both classes present in every column
-        z = signal * (2 * y - 1) + rng.normal(0, 1.5, y.shape)
-        out.update({f'{split}_probs': (1 / (1 + np.exp(-z))).astype(np.float32), f'{split}_labels': y,
-                    f'{split}_ids': rng.permutation(n) + 1 + off})
-    return out
 
 # %% ../nbs/60_evaluate.ipynb #4e30dc99
 def _pair(y, p, what: str):
@@ -457,17 +443,3 @@ def mean_ci(values, alpha: float = 0.05) -> dict:
     if len(v) == 1: return dict(value=float(v[0]), lo=np.nan, hi=np.nan, n=1)
     h = t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return dict(value=float(v.mean()), lo=float(v.mean() - h), hi=float(v.mean() + h), n=len(v))
-
-# %% ../nbs/60_evaluate.ipynb #b5cfe3b6
-def bench_evaluate(settings=None, quick: bool = False) -> dict:
-    "Vectorised vs looped bootstrap AUROC (1000 resamples of a PTB-XL-sized test fold)."
-    import platform, time
-    n, B = (2200, 200 if quick else 1000)
-    rng = make_rng(0, 'bench_evaluate'); y = rng.random(n) < 0.25; p = rng.random(n) + 0.3 * y
-    C = bootstrap_counts(n, B, 0)
-    t0 = time.perf_counter(); v = auc_counts(y, p, C); t_vec = time.perf_counter() - t0
-    idx = [np.repeat(np.arange(n), C[b].astype(int)) for b in range(B)]
-    t0 = time.perf_counter(); ref = np.array([roc_auc_score(y[i], p[i]) for i in idx]); t_loop = time.perf_counter() - t0
-    assert np.allclose(v, ref)
-    return dict(n_test=n, n_boot=B, vectorised_s=dict(value=t_vec, units='s'), loop_sklearn_s=dict(value=t_loop, units='s'),
-                speedup=dict(value=t_loop / t_vec, units='x'), machine=platform.platform(), processor=platform.processor())

@@ -29,7 +29,7 @@ __all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample'
            'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of', 'record_beats',
            'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers', 'feature_matrix',
            'auc_ci', 'c2st', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins', 'compare',
-           'toy_ecgs', 'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
+           'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
 
 # %% ../nbs/30_fidelity.ipynb #9fc2a2c3
 def check_sample(x, name: str = 'x', min_n: int = 1) -> np.ndarray:
@@ -538,21 +538,6 @@ def compare(real, synth, floor=None, *, mean=None, std=None, fs: float = 100, se
                          for g in ('real', 'synth')}
     out['psd'].update({g: p for g, (_, p) in psd.items()})
     out['feature_tables'] = feats
-    return out
-
-# %% ../nbs/30_fidelity.ipynb #4619f898
-def toy_ecgs(n: int, seed: int = 0, gain: float = 1.0, fs: float = 100) -> np.ndarray:
-    "n toy 12-lead records (n, 12, 10 s × fs): NeuroKit2 single-lead ECGs at random rates, projected with random lead gains, plus noise; for tests."
-    import neurokit2 as nk
-    rng = make_rng(seed, 'toy-ecg')
-    out = np.empty((n, 12, int(10 * fs)), np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        for i in range(n):
-            e = nk.ecg_simulate(duration=10, sampling_rate=fs, heart_rate=rng.uniform(55, 95), method='simple',
-                                random_state=int(rng.integers(2**31)))
-            g = np.linspace(-0.6, 1.4, 12) * rng.normal(1, 0.15, 12) * gain
-            out[i] = g[:, None] * e[None, :int(10 * fs)] + rng.normal(0, 0.02, (12, int(10 * fs)))
     return out
 
 # %% ../nbs/30_fidelity.ipynb #f870c0b4

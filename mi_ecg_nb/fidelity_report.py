@@ -1,5 +1,5 @@
-"""Run the simulator fidelity report: real PTB-XL and simulated records per class, the papermill
-template `91_fidelity_report`, the `mi-ecg validate` command and the MMD² benchmark.
+"""Run the simulator fidelity report: real PTB-XL and simulated records per class and the papermill
+template `91_fidelity_report`.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/fidelity_report.html.md"""
 
@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/fidelity_report.html.md"""
 
 # %% ../nbs/31_fidelity_report.ipynb #daf4e3de
 from __future__ import annotations
-import json, os, platform, time
+import json, os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,14 +17,13 @@ import numpy as np
 
 from .config import (MiEcgError, Settings, atomic_write_text, derive_seed, export_html, load_settings, make_rng,
                               template_path)
-from .fidelity import (_kernel_matmul, _kernel_matmul_torch, lead_mean_std, log, median_heuristic, mmd2,
-                                mmd2_numpy)
+from .fidelity import lead_mean_std, log
 
 CLASSES = ('NORM', 'MI')
 
 # %% auto #0
 __all__ = ['CLASSES', 'FidelityInputs', 'load_fidelity_inputs', 'fidelity_options', 'run_fidelity_report',
-           'fidelity_report_options', 'register_cli', 'bench_fidelity']
+           'fidelity_report_options']
 
 # %% ../nbs/31_fidelity_report.ipynb #2c85eacd
 @dataclass
@@ -137,69 +136,3 @@ def fidelity_report_options(settings: Settings, **overrides) -> dict:
     kw = dict(seed=settings.runtime.seed, reports_dir=settings.path('reports_dir'), settings_file=settings.file,
               settings_overrides=settings.overrides(), template=template_path('91_fidelity_report.ipynb', settings.file))
     return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
-
-# %% ../nbs/31_fidelity_report.ipynb #20a5332a
-def _cli_validate(args, settings):
-    f = settings.fidelity                                   # [fidelity] defaults, flags win
-    pick = lambda v, d: d if v is None else v
-    p = run_fidelity_report(n_per_class=pick(args.n, f.n_per_class), out_dir=args.out, **fidelity_report_options(settings),
-                            params_file=args.params or '', split=pick(args.split, f.split), data=args.data,
-                            n_perm=pick(args.n_perm, f.n_perm), n_jobs=pick(args.jobs, f.jobs), run_id=args.run_id,
-                            html=not args.no_html, progress=True)
-    print(p)
-    return 0
-
-def register_cli(subparsers):
-    "Add `validate` (the simulator fidelity report) to the `mi-ecg` command."
-    p = subparsers.add_parser('validate', help='simulator fidelity report against PTB-XL (MMD², KS, PSD, clinical features, C2ST)',
-                              description='Execute nbs/91_fidelity_report.ipynb with papermill into reports/fidelity/<run_id>/.')
-    p.add_argument('--n', type=int, default=None, help='records per class (real, floor and synthetic each; default [fidelity] n_per_class)')
-    p.add_argument('--split', default=None, choices=('train', 'val', 'test', 'all'), help='PTB-XL split of the real records ([fidelity] split)')
-    p.add_argument('--data', default='auto', choices=('auto', 'full', 'sample'), help='full PTB-XL, the bundled sample, or auto')
-    p.add_argument('--params', default='', help='simulator parameter file (default: [simulate] params_file or the shipped one)')
-    p.add_argument('--n-perm', type=int, default=None, help='MMD² permutations ([fidelity] n_perm)')
-    p.add_argument('--jobs', type=int, default=None, help='worker processes for NeuroKit2 delineation ([fidelity] jobs)')
-    p.add_argument('--out', default=None, help='output folder (default reports/fidelity/<run_id>)')
-    p.add_argument('--run-id', default=None, help='name of the run folder')
-    p.add_argument('--no-html', action='store_true', help='skip the HTML export')
-    p.set_defaults(func=_cli_validate)
-    return p
-
-# %% ../nbs/31_fidelity_report.ipynb #d779e507
-def _best_of(f, reps: int = 1):
-    ts, v = [], None
-    for _ in range(reps):
-        t = time.perf_counter(); v = f(); ts.append(time.perf_counter() - t)
-    return min(ts), v
-
-def bench_fidelity(settings=None, quick: bool = False) -> dict:
-    "Benchmark MMD² (tiled torch vs plain numpy) on 2 000 × 2 000 flattened records (quick: 200 × 200); JSON-able."
-    import torch
-    settings = settings or load_settings()
-    n, d = (200, 12 * 1000) if quick else (2000, 12 * 1000)
-    rng = make_rng(settings.runtime.seed, 'bench-fidelity')
-    x = rng.standard_normal((n, d), dtype=np.float32); y = rng.standard_normal((n, d), dtype=np.float32) + np.float32(0.05)
-    t_sigma, sigma = _best_of(lambda: median_heuristic(x, y))
-    _kernel_matmul(x[:64], np.ones((64, 1)), sigma, device='cpu')            # warm-up
-    t_cpu, v_cpu = _best_of(lambda: mmd2(x, y, sigma=sigma, device='cpu'), 2)
-    t_ref, v_ref = _best_of(lambda: mmd2_numpy(x, y, sigma))
-    res = dict(bench='fidelity', what='unbiased MMD², Gaussian kernel, median-heuristic sigma',
-               n_x=n, n_y=n, dim=d, sigma=sigma, median_heuristic_s=round(t_sigma, 3),
-               mmd2=v_cpu, mmd2_reference=v_ref, abs_diff=abs(v_cpu - v_ref),
-               results=[dict(name='mmd2 tiled, BLAS float32 (syrk + gemm), cpu', seconds=round(t_cpu, 3)),
-                        dict(name='mmd2_numpy reference, numpy float64, full matrices', seconds=round(t_ref, 3))],
-               speedup_vs_reference=round(t_ref / t_cpu, 2), goal_s=5.0, meets_goal=bool(t_cpu + t_sigma <= 5.0),
-               units=dict(seconds='s wall clock, best of runs', dim='values per record (12 leads × 1000)'))
-    if not quick:
-        t_tc, _ = _best_of(lambda: _kernel_matmul_torch(np.concatenate([x, y]), np.ones((2 * n, 2)), sigma, 4096, 'cpu', 'float32'))
-        res['results'].append(dict(name='same tiles through torch float32, cpu', seconds=round(t_tc, 3)))
-    res['load_average_1min'] = os.getloadavg()[0] if hasattr(os, 'getloadavg') else None
-    if torch.cuda.is_available():
-        mmd2(x[:64], y[:64], sigma=sigma, device='cuda'); torch.cuda.synchronize()
-        t_gpu, v_gpu = _best_of(lambda: (mmd2(x, y, sigma=sigma, device='cuda'), torch.cuda.synchronize())[0], 2)
-        res['results'].append(dict(name=f'mmd2 tiled, torch float32, {torch.cuda.get_device_name()}', seconds=round(t_gpu, 4)))
-        res['mmd2_gpu'] = v_gpu
-    res['machine'] = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
-                          cpus=os.cpu_count(), torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                          numpy=np.__version__, cuda=torch.cuda.is_available())
-    return res

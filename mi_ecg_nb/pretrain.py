@@ -1,7 +1,7 @@
 """What is optimised before a classifier sees scarce real data: supervised pretraining on synthetic labels, a
 masked autoencoder, and a joint reconstruction + classification objective with dynamic loss weighting; the
-helpers that move a pretrained encoder into a fresh classifier; and `pretrain_model` / `mi-ecg pretrain`, which
-run an objective through the training loop.
+helpers that move a pretrained encoder into a fresh classifier; and `pretrain_model`, which runs an objective
+through the training loop.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/pretrain.html.md"""
 
@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from .config import (MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_device, get_logger,
                               jsonable, seed_everything, torch_generator)
-from .ptbxl import SUPERCLASSES, load_ptbxl, ptbxl_options
+from .ptbxl import SUPERCLASSES
 from .models import ClassifierObjective, MAEDecoder, build_model, classification_loss, load_encoder, n_params
 from .augment import Augment
 from .synth_feed import (MetaSampler, SynthFeed, pretrain_meta_transform, ratio_synth_set, synth_column_mask,
@@ -32,7 +32,7 @@ log = get_logger('pretrain')
 __all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'TASKS', 'WEIGHTINGS', 'check_strategy', 'check_mask',
            'SupervisedObjective', 'segment_mask', 'masked_mse', 'MAEObjective', 'JointObjective',
            'objective_param_groups', 'pretrain_augment', 'make_objective', 'load_pretrained', 'freeze_encoder',
-           'pretrain_model', 'pretrain_options', 'pretrain_id', 'register_cli']
+           'pretrain_model', 'pretrain_options', 'pretrain_id']
 
 # %% ../nbs/45_pretrain.ipynb #5ae86265
 STRATEGIES = ('supervised', 'mae', 'joint')
@@ -333,36 +333,3 @@ def pretrain_options(settings: Settings, **overrides) -> dict:
 # %% ../nbs/45_pretrain.ipynb #e257cad8
 def pretrain_id(task, model, strategy, seed, n_synth=None, ratio=None) -> str:
     return f'{task}-{model}-{strategy}-{f"ratio{ratio:g}" if ratio else f"n{n_synth}"}-s{seed}'
-
-def _cli_pretrain(args, settings):
-    seed = args.pretrain_seed if args.pretrain_seed is not None else settings.runtime.seed
-    strategy, model = check_strategy(args.strategy or settings.pretrain.strategy), args.model or settings.train.model
-    task, n = args.task or settings.train.task, args.n_synth or settings.pretrain.n_synth
-    ds = None if args.no_real_meta else load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
-    out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
-    r = pretrain_model(strategy, model, n, seed, out, task=task, ds=ds, ratio=args.ratio, device=args.pretrain_device,
-                       **pretrain_options(settings, epochs=args.epochs, fresh=args.fresh))
-    print(json.dumps(r, indent=1))
-    return r
-
-def register_cli(sub):
-    "Add `mi-ecg pretrain` to an argparse subparsers object."
-    p = sub.add_parser('pretrain', help='pretrain a GRU/Transformer on simulated ECGs (supervised, masked autoencoder or joint)',
-                       description='Pretrain on synthetic NORM/MI records; fine-tune with `mi-ecg train --init DIR/checkpoint.pt`.')
-    p.add_argument('--strategy', choices=STRATEGIES, help='default [pretrain] strategy')
-    p.add_argument('--model', choices=('gru', 'transformer'), help='default [train] model')
-    p.add_argument('--task', choices=TASKS, help='label layout of the synthetic targets (default [train] task)')
-    g = p.add_mutually_exclusive_group()
-    g.add_argument('--n-synth', type=int, dest='n_synth', help='synthetic records (default [pretrain] n_synth)')
-    g.add_argument('--ratio', type=float, help='Table 2: pretrain on ratio x N_real synthetic records (the baseline\'s extra set)')
-    p.add_argument('--seed', type=int, dest='pretrain_seed', help='run seed (default [runtime] seed)')
-    p.add_argument('--out', help='output folder (default <reports_dir>/pretrain/<id>)')
-    p.add_argument('--epochs', type=int, help='pretraining epochs (default [pretrain] epochs)')
-    f = p.add_mutually_exclusive_group()
-    f.add_argument('--fresh', action='store_true', default=None, help='new synthetic records every epoch')
-    f.add_argument('--fixed', action='store_false', dest='fresh', help='one fixed synthetic cohort')
-    p.add_argument('--device', dest='pretrain_device', help='cpu, cuda or auto (default [runtime] device)')
-    p.add_argument('--sample', action='store_true', help='take metadata from the bundled PTB-XL sample')
-    p.add_argument('--no-real-meta', action='store_true', help="use the simulator's own metadata (no PTB-XL needed)")
-    p.set_defaults(func=_cli_pretrain)
-    return p

@@ -20,11 +20,10 @@ from .config import MiEcgError, Settings, atomic_path, atomic_write_text, get_lo
 
 # %% auto #0
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
-           'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'PTBXLError', 'make_fixture_ptbxl', 'is_ptbxl_dir',
-           'find_ptbxl', 'read_database', 'read_statements', 'parse_header', 'check_header', 'read_records',
-           'parse_scp_codes', 'make_labels', 'clean_metadata', 'MetadataTransform', 'source_key', 'target_columns',
-           'PTBXL', 'assign_splits', 'load_ptbxl', 'ptbxl_options', 'find_sample', 'check_patient_disjoint',
-           'subset_fraction', 'info_table']
+           'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'PTBXLError', 'is_ptbxl_dir', 'find_ptbxl', 'read_database',
+           'read_statements', 'parse_header', 'check_header', 'read_records', 'parse_scp_codes', 'make_labels',
+           'clean_metadata', 'MetadataTransform', 'source_key', 'target_columns', 'PTBXL', 'assign_splits',
+           'load_ptbxl', 'ptbxl_options', 'find_sample', 'check_patient_disjoint', 'subset_fraction', 'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -42,37 +41,6 @@ log = get_logger('ptbxl')
 
 class PTBXLError(MiEcgError):
     "PTB-XL is missing, incomplete, corrupt or not what was asked for."
-
-# %% ../nbs/10_ptbxl.ipynb #283648d7
-_FIXTURE_CODES = [{'NORM': 100.0, 'SR': 0.0}, {'IMI': 100.0, 'SR': 0.0}, {'AMI': 80.0, 'ASMI': 50.0},
-                  {'NDT': 100.0, 'STACH': 0.0}, {'IRBBB': 100.0, 'SR': 0.0}, {'LVH': 50.0, 'ISC_': 100.0},
-                  {'ILMI': 100.0, 'PVC': 0.0}, {'NORM': 100.0, 'SBRAD': 0.0}, {'CLBBB': 100.0, 'AFIB': 0.0},
-                  {'SR': 0.0}]
-
-def make_fixture_ptbxl(dest: Path | str, n: int = 40, seed: int = 0, scp_statements: Path | None = None) -> Path:
-    "Write a tiny PTB-XL-like tree (WFDB records via `wfdb.wrsamp` + csv files) with `n` records under `dest`."
-    import wfdb
-    dest, rng = Path(dest), make_rng(seed, 'fixture')
-    ids = np.arange(1, n + 1)
-    t = np.linspace(0, 10, N_SAMPLES, endpoint=False)
-    rows = []
-    for i in ids:
-        base = np.cumsum(rng.normal(0, 0.02, (N_SAMPLES, 8)), axis=0) + np.sin(2 * np.pi * 1.2 * t)[:, None] * rng.uniform(0.2, 1.5, 8)
-        I, II = base[:, 0], base[:, 1]
-        sig = np.column_stack([I, II, II - I, -(I + II) / 2, I - II / 2, II - I / 2, base[:, 2:]])
-        sig = np.round(sig * 1000) / 1000                         # whole microvolts, as PTB-XL stores them
-        rel = f'records100/{i // 1000 * 1000:05d}/{i:05d}_lr'
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        wfdb.wrsamp(f'{i:05d}_lr', fs=FS, units=['mV'] * 12, sig_name=[l.upper() if l.startswith('a') else l for l in LEADS],
-                    p_signal=sig, fmt=['16'] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str((dest / rel).parent))
-        rows.append(dict(ecg_id=i, patient_id=float(1000 + i), age=float(rng.integers(20, 90)), sex=int(rng.integers(0, 2)),
-                         height=float(rng.normal(170, 10)) if rng.random() < 0.4 else np.nan,
-                         weight=float(rng.normal(75, 12)) if rng.random() < 0.5 else np.nan,
-                         scp_codes=repr(_FIXTURE_CODES[(i - 1) % len(_FIXTURE_CODES)]),
-                         strat_fold=int((i - 1) % 10 + 1), filename_lr=rel, filename_hr=rel.replace('100', '500').replace('_lr', '_hr')))
-    pd.DataFrame(rows).to_csv(dest / 'ptbxl_database.csv', index=False)
-    shutil.copy(scp_statements or _bundled_scp_statements(), dest / 'scp_statements.csv')
-    return dest
 
 # %% ../nbs/10_ptbxl.ipynb #2d5c80ab
 def _package_resources() -> Path:

@@ -1,5 +1,5 @@
 """Get PTB-XL v1.0.3 (100 Hz): download it from PhysioNet (resumable, SHA-256 verified), verify a
-tree, draw the bundled sample, and the `mi-ecg data` command.
+tree and draw the bundled sample.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/ptbxl_download.html.md"""
 
@@ -7,12 +7,11 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/ptbxl_download.html.md"""
 
 # %% ../nbs/11_ptbxl_download.ipynb #d4d3c3de
 from __future__ import annotations
-import hashlib, os, shutil, time, urllib.error, urllib.request
+import hashlib, shutil, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import Settings, load_settings, make_rng
@@ -21,8 +20,7 @@ from .ptbxl import (N_SAMPLES, PTBXL_VERSION, PTBXLError, check_header, find_ptb
                              read_database, read_records, read_statements)
 
 # %% auto #0
-__all__ = ['META_FILES', 'OPTIONAL_FILES', 'read_sums', 'sha256_file', 'download_ptbxl', 'verify_ptbxl', 'serve_directory',
-           'make_sample', 'bench_data', 'register_cli']
+__all__ = ['META_FILES', 'OPTIONAL_FILES', 'read_sums', 'sha256_file', 'download_ptbxl', 'verify_ptbxl', 'make_sample']
 
 # %% ../nbs/11_ptbxl_download.ipynb #702889cd
 META_FILES = ['ptbxl_database.csv', 'scp_statements.csv']
@@ -119,27 +117,6 @@ def verify_ptbxl(root: Path | str, sums: Path | str | None = None, files: list[s
         method = 'structure (headers valid, .dat sizes); no SHA256SUMS.txt found'
     return dict(checked=len(files), missing=missing, bad=bad, method=method)
 
-# %% ../nbs/11_ptbxl_download.ipynb #a9f1417e
-def serve_directory(root: Path, port: int = 0):
-    "Serve `root` over HTTP on 127.0.0.1 with Range support (for offline download tests). Returns (server, base_url)."
-    import http.server, threading, functools
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *a): pass
-        def send_head(self):
-            rng = self.headers.get('Range')
-            path = Path(self.translate_path(self.path))
-            if not rng or not path.is_file(): return super().send_head()
-            start = int(rng.split('=')[1].split('-')[0])
-            data = path.read_bytes()
-            if start >= len(data): self.send_error(416); return None
-            self.send_response(206)
-            self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
-            self.send_header('Content-Length', str(len(data) - start)); self.end_headers()
-            import io; return io.BytesIO(data[start:])
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', port), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f'http://127.0.0.1:{srv.server_address[1]}/'
-
 # %% ../nbs/11_ptbxl_download.ipynb #f1e957bf
 def make_sample(src: Path | str, dest: Path | str, per_fold: dict | None = None, seed: int = 0) -> Path:
     "Copy a stratified sample of PTB-XL records (per fold: `per_fold` = {'MI': k, 'NORM': k, 'other': k}) to `dest`."
@@ -161,73 +138,3 @@ def make_sample(src: Path | str, dest: Path | str, per_fold: dict | None = None,
     for n in ['scp_statements.csv', 'LICENSE.txt']:
         if (src / n).is_file(): shutil.copy(src / n, dest / n)
     return dest
-
-# %% ../nbs/11_ptbxl_download.ipynb #f2f81474
-def bench_data(settings: Settings | None = None, quick: bool = False, n: int | None = None) -> dict:
-    "JSON-able timings of the PTB-XL reader against `wfdb.rdsamp` (same records, same run), first and cached loads."
-    import platform, tempfile, wfdb
-    s = settings or load_settings()
-    ds_root = None
-    try: ds_root = find_ptbxl(s.path('ptbxl_dir'), s.path('sample_dir'))
-    except PTBXLError: ds_root = find_sample(s.path('sample_dir'))
-    db = read_database(ds_root)
-    n = n or (50 if quick else 1000)
-    files = db.filename_lr.iloc[np.linspace(0, len(db) - 1, min(n, len(db))).astype(int)].tolist()
-    t = time.perf_counter(); ref = np.stack([wfdb.rdsamp(str(ds_root / f))[0].T for f in files]).astype(np.float32)
-    t_wfdb = time.perf_counter() - t
-    t = time.perf_counter(); ours = read_records(ds_root, files, progress=False); t_ours = time.perf_counter() - t
-    out = dict(dataset=str(ds_root), records_total=len(db), n_compared=len(files), equal_to_wfdb=bool(np.array_equal(ref, ours)),
-               wfdb_rdsamp_s=t_wfdb, reader_s=t_ours, speedup_vs_wfdb=t_wfdb / t_ours,
-               wfdb_rdsamp_full_estimate_s=t_wfdb / len(files) * len(db))
-    with tempfile.TemporaryDirectory() as d:
-        ini = Path(d) / 'settings.ini'
-        ini.write_text(f'[paths]\nptbxl_dir = {ds_root}\ncache_dir = {d}/cache\n')
-        s2 = load_settings(ini, env={})
-        t = time.perf_counter(); load_ptbxl(**ptbxl_options(s2), progress=False); out['first_load_s'] = time.perf_counter() - t
-        t = time.perf_counter(); ds = load_ptbxl(**ptbxl_options(s2)); out['cached_load_s'] = time.perf_counter() - t
-        out['records_loaded'] = len(ds)
-    out.update(machine=platform.machine(), cpus=os.cpu_count(), python=platform.python_version(), numpy=np.__version__)
-    return out
-
-# %% ../nbs/11_ptbxl_download.ipynb #d94d8b92
-def _cli_download(args, settings):
-    dest = download_ptbxl(args.dest or settings.path('ptbxl_dir'), url=args.url or settings.ptbxl.download_url)
-    print(f'PTB-XL downloaded to {dest}; use it with: export PTBXL_DIR={dest}')
-
-def _cli_verify(args, settings):
-    root = find_ptbxl(args.path or settings.path('ptbxl_dir'), settings.path('sample_dir'))
-    r = verify_ptbxl(root, sums=args.sums)
-    print(f'{root}: {r["checked"]} files checked by {r["method"]}')
-    for k in ('missing', 'bad'):
-        if r[k]: print(f'{len(r[k])} {k}: ' + ', '.join(r[k][:20]) + (' ...' if len(r[k]) > 20 else ''))
-    if r['missing'] or r['bad']:
-        raise PTBXLError('PTB-XL verification failed', expected='every file present and intact',
-                         found=f'{len(r["missing"])} missing, {len(r["bad"])} corrupt', fix='run `mi-ecg data download` (it resumes and re-fetches)')
-    print('ok: every file present and intact')
-
-def _cli_info(args, settings):
-    ds = load_ptbxl(**ptbxl_options(settings, path=args.path), sample=True if args.sample else None)
-    print(f'PTB-XL v{PTBXL_VERSION} at {ds.root}{" (bundled sample)" if ds.is_sample else ""}: {len(ds)} records, '
-          f'{ds.meta.patient_id.nunique()} patients, {ds.fs} Hz, signals {tuple(ds.signals.shape)}')
-    with pd.option_context('display.width', 200, 'display.max_columns', 30): print(info_table(ds).to_string())
-
-def _cli_sample(args, settings):
-    print(f'sample written to {make_sample(args.src or find_ptbxl(settings.path("ptbxl_dir"), settings.path("sample_dir")), args.dest, seed=args.seed)}')
-
-def register_cli(sub):
-    "Add `mi-ecg data ...` to the argparse subparsers `sub`."
-    p = sub.add_parser('data', help='get, check and describe PTB-XL').add_subparsers(dest='data_cmd', required=True)
-    d = p.add_parser('download', help='download PTB-XL (100 Hz) from PhysioNet, resumable, verified')
-    d.add_argument('--dest', type=Path, default=None, help='target folder (default: [paths] ptbxl_dir)')
-    d.add_argument('--url', default=None, help='base URL (default: [ptbxl] download_url)')
-    d.set_defaults(func=_cli_download)
-    v = p.add_parser('verify', help='check every file (SHA256SUMS.txt when present)')
-    v.add_argument('--path', type=Path, default=None); v.add_argument('--sums', type=Path, default=None, help='checksum file')
-    v.set_defaults(func=_cli_verify)
-    i = p.add_parser('info', help='records per superclass and fold')
-    i.add_argument('--path', type=Path, default=None); i.add_argument('--sample', action='store_true', help='the bundled sample')
-    i.set_defaults(func=_cli_info)
-    m = p.add_parser('make-sample', help='write a stratified sample of real records (developers)')
-    m.add_argument('--src', type=Path, default=None); m.add_argument('--dest', type=Path, required=True)
-    m.add_argument('--seed', type=int, default=0)
-    m.set_defaults(func=_cli_sample)

@@ -1,5 +1,5 @@
 """Class-conditioned parameter distributions estimated from the PTB-XL training folds, written to a versioned
-file that ships with the package; and the `mi-ecg simulate` command.
+file that ships with the package.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/sim_fit.html.md"""
 
@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/sim_fit.html.md"""
 
 # %% ../nbs/25_sim_fit.ipynb #8c5e94bb
 from __future__ import annotations
-import argparse, json, os, platform, sys, time, warnings
+import json, os, platform, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from .ptbxl import LEADS, PTBXL_VERSION, MI_SUBCLASSES
 from .sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, PARAMS_FORMAT, PARAMS_VERSION,
                                   load_sim_params, prior_params, validate_sim_params, default_knobs, shipped_params_path, _qt_exp)
 from .render import ROWS, AA_FIR, beat_basis, _ops
-from .cohort import simulate_cohort, save_cohort
+from .cohort import simulate_cohort
 
 log = get_logger('sim_fit')
 
@@ -28,8 +28,7 @@ __all__ = ['log', 'SINUS', 'NOT_SINUS', 'IND', 'NONLIN', 'RIDGE', 'PSD_NPERSEG',
            'FIT_VERSION', 'record_classes', 'select_records', 'detect_beats', 'delineate', 'baseline_design',
            'wave_design', 'fit_record', 'record_features', 'fit_records', 'morph_distribution', 'meta_distribution',
            'offset_distribution', 'class_params', 'emg_fir', 'tp_cross_spectra', 'tp_noise_records', 'emg_levels',
-           'emg_model', 'wander_model', 'fit_sim_params', 'write_sim_params', 'parse_cls', 'register_cli',
-           'cli_simulate', 'params_summary']
+           'emg_model', 'wander_model', 'fit_sim_params', 'write_sim_params', 'params_summary']
 
 # %% ../nbs/25_sim_fit.ipynb #ebc61ef3
 SINUS = ['SR', 'SBRAD', 'STACH', 'SARRH']
@@ -476,70 +475,6 @@ def write_sim_params(doc: dict, path: Path | str | None = None) -> Path:
     atomic_write_text(path, json.dumps(rnd(validate_sim_params(doc)), indent=1) + '\n')
     path.chmod(0o644)
     return path
-
-# %% ../nbs/25_sim_fit.ipynb #0e320fb5
-def parse_cls(s: str):
-    "'MI' -> 'MI'; 'NORM:0.5,MI:0.5' -> {'NORM': 0.5, 'MI': 0.5}."
-    if ':' not in s: return s
-    try: return {k.strip(): float(v) for k, v in (p.split(':') for p in s.split(',') if p.strip())}
-    except ValueError:
-        raise MiEcgError('cannot parse --cls', expected="a class (NORM, MI, IMI, ...) or 'NORM:0.5,MI:0.5'", found=repr(s),
-                         fix='e.g. --cls MI or --cls NORM:0.5,MI:0.5') from None
-
-def register_cli(sub):
-    "Add `mi-ecg simulate [run|fit]` to an argparse subparsers object."
-    p = sub.add_parser('simulate', help='simulate 12-lead ECGs (default) or fit the simulator to PTB-XL (`simulate fit`)',
-                       description='mi-ecg simulate --n N --cls MI --seed S --out DIR [--format wfdb|npy]  |  mi-ecg simulate fit')
-    p.add_argument('action', nargs='?', choices=['run', 'fit'], default='run', help="'run' (default) simulates; 'fit' refits the parameters")
-    g = p.add_argument_group('simulate')
-    g.add_argument('--n', type=int, default=1000, help='number of records')
-    g.add_argument('--cls', default='NORM', help="NORM, MI, an MI territory (IMI, AMI+IMI, ...) or proportions 'NORM:0.5,MI:0.5'")
-    g.add_argument('--seed', dest='sim_seed', type=int, default=None, help='seed of the cohort (default [runtime] seed)')
-    g.add_argument('--out', type=Path, default=None, help='output folder (run) or parameter file (fit)')
-    g.add_argument('--format', choices=['wfdb', 'npy'], default='wfdb', help='PTB-XL-like WFDB tree or one .npy')
-    g.add_argument('--backend', choices=['numpy', 'torch'], default=None, help='default [simulate] backend')
-    g.add_argument('--params', default=None, help='parameter file (default [simulate] params_file, else the shipped file)')
-    g.add_argument('--no-artifacts', action='store_true', help='switch every noise source off')
-    g.add_argument('--mi-base', choices=['fitted', 'norm'], default=None, help='base morphology of MI records (default [simulate] mi_base)')
-    f = p.add_argument_group('fit')
-    f.add_argument('--ptbxl', default=None, help='PTB-XL folder (default PTBXL_DIR / [paths] ptbxl_dir)')
-    f.add_argument('--n-per-class', type=int, default=None, help='records fitted per class at most ([simulate] fit_n_per_class)')
-    f.add_argument('--jobs', type=int, default=None, help='worker processes, 0: one per core ([simulate] fit_jobs)')
-    f.add_argument('--sample', action='store_true', help='fit the bundled sample (demonstration; requires --out)')
-    f.add_argument('--features', type=Path, default=None, help='also write the per-record fit features (csv)')
-    p.set_defaults(func=cli_simulate)
-
-# %% ../nbs/25_sim_fit.ipynb #10d70377
-def cli_simulate(args, settings):
-    "Handler of `mi-ecg simulate`."
-    if args.action == 'fit': return _cli_fit(args, settings)
-    if args.out is None:
-        raise MiEcgError('no output folder', expected='--out DIR', found='nothing', fix='mi-ecg simulate --n 100 --cls MI --out runs/sim')
-    s = settings.simulate
-    seed = settings.runtime.seed if args.sim_seed is None else args.sim_seed
-    backend = args.backend or s.backend
-    c = simulate_cohort(
-        args.n, parse_cls(args.cls), fs=s.fs, duration=s.duration, params=args.params or s.params_file or None, seed=seed,
-        backend=backend, device=settings.runtime.device if backend == 'torch' else None,
-        artifacts=False if args.no_artifacts else None, mi_base=args.mi_base or s.mi_base,
-        noise=s.noise, threads=s.threads or None, progress=True)
-    out = save_cohort(c, args.out, args.format, progress=True)
-    print(f'{len(c)} records ({args.cls}, seed {seed}) written to {out} ({args.format})')
-
-def _cli_fit(args, settings):
-    from mi_ecg_nb.ptbxl import load_ptbxl, ptbxl_options
-    if args.sample and args.out is None:
-        raise MiEcgError('fitting the bundled sample would overwrite the shipped parameters', expected='--out FILE with --sample',
-                         found='no --out', fix='mi-ecg simulate fit --sample --out /tmp/sim_params.json')
-    ds = load_ptbxl(**ptbxl_options(settings, path=args.ptbxl), sample=True if args.sample else False)
-    cmd = 'mi-ecg ' + ' '.join(sys.argv[1:]) if sys.argv and 'mi-ecg' in Path(sys.argv[0]).name else 'mi-ecg simulate fit'
-    s = settings.simulate
-    doc, feat = fit_sim_params(ds, args.n_per_class or s.fit_n_per_class, settings.runtime.seed, args.jobs or s.fit_jobs, command=cmd,
-                               cache_dir=settings.path('cache_dir'))
-    dest = write_sim_params(doc, args.out)
-    if args.features: feat.to_csv(args.features, index=False)
-    print(pd.DataFrame(doc['provenance']['records']).T.to_string())
-    print(f'parameters written to {dest}')
 
 # %% ../nbs/25_sim_fit.ipynb #ee394192
 def params_summary(params=None) -> pd.DataFrame:

@@ -1,5 +1,5 @@
-"""The PTB-XL classifiers: the data of the superclass and MI tasks, `train_classifier` (from scratch or from a
-pretrained encoder) and the `mi-ecg train` command; and the training benchmark.
+"""The PTB-XL classifiers: the data of the superclass and MI tasks and `train_classifier` (from scratch or from a
+pretrained encoder).
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/train.html.md"""
 
@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/train.html.md"""
 
 # %% ../nbs/50_train.ipynb #a8b64589
 from __future__ import annotations
-import json, os, platform, time
+import json, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +26,7 @@ from .pretrain import FINETUNE_MODES, HEAD_INIT, TASKS, _check_args, freeze_enco
 log = get_logger('train')
 
 # %% auto #0
-__all__ = ['log', 'N_TRAIN_FULL', 'BENCH_MODELS', 'PreparedData', 'prepare_data', 'quick_metrics', 'train_classifier',
-           'train_options', 'run_id', 'register_cli', 'bench_train']
+__all__ = ['log', 'PreparedData', 'prepare_data', 'quick_metrics', 'train_classifier', 'train_options', 'run_id']
 
 # %% ../nbs/50_train.ipynb #436c1895
 @dataclass
@@ -173,94 +172,3 @@ def train_options(settings: Settings, **overrides) -> dict:
 # %% ../nbs/50_train.ipynb #29c898f4
 def run_id(task, model, frac, seed, init=None) -> str:
     return f'{task}-{model}{"-init" if init else ""}-frac{frac:g}-s{seed}'
-
-def _cli_train(args, settings):
-    seed = args.train_seed if args.train_seed is not None else settings.runtime.seed
-    frac = args.frac if args.frac is not None else settings.train.frac
-    task, model = args.task or settings.train.task, args.model or settings.train.model
-    _check_args(task, model, frac)
-    ds = load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
-    out = Path(args.out) if args.out else settings.path('reports_dir') / 'train' / run_id(task, model, frac, seed, args.init)
-    r = train_classifier(ds, task, model, frac, seed, out, **train_options(settings), init=args.init, epochs=args.epochs,
-                         device=args.train_device, init_head=args.init_head)
-    print(json.dumps(r, indent=1))
-    return r
-
-def register_cli(sub):
-    "Add `mi-ecg train` to an argparse subparsers object."
-    p = sub.add_parser('train', help='train a GRU/Transformer classifier on PTB-XL (superclass or MI task)',
-                       description='Train a classifier on PTB-XL folds 1-8, early-stop on fold 9, predict folds 9 and 10.')
-    p.add_argument('--task', choices=TASKS, help='superclass (5+23 multi-label) or mi (MI vs rest); default [train] task')
-    p.add_argument('--model', choices=('gru', 'transformer'), help='default [train] model')
-    p.add_argument('--frac', type=float, help='fraction of real MI-positive training records kept (default [train] frac)')
-    p.add_argument('--seed', type=int, dest='train_seed', help='run seed (default [runtime] seed)')
-    p.add_argument('--out', help='output folder (default <reports_dir>/train/<run id>)')
-    p.add_argument('--init', help='pretrained checkpoint whose encoder initialises the model (fine-tuning)')
-    p.add_argument('--epochs', type=int, help='maximum epochs (default [train] epochs)')
-    p.add_argument('--device', dest='train_device', help='cpu, cuda or auto (default [runtime] device)')
-    p.add_argument('--sample', action='store_true', help='use the bundled PTB-XL sample even when the full dataset is present')
-    p.add_argument('--init-head', choices=HEAD_INIT, default='fresh',
-                   help='with --init: a fresh head (default) or the pretrained head when its layout matches')
-    p.set_defaults(func=_cli_train)
-    return p
-
-# %% ../nbs/50_train.ipynb #79026071
-N_TRAIN_FULL = 17084     # PTB-XL v1.0.3 folds 1-8 records with a diagnostic superclass
-
-def _stepper(model, dev, bs, T=1000, n_out=28):
-    "A closure doing one training step (forward, backward, AdamW) of `model` on a fixed random batch."
-    model.to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    b = dict(x=torch.randn(bs, 12, T, device=dev), meta=torch.rand(bs, 4, device=dev),
-             y=(torch.rand(bs, n_out, device=dev) > .8).float())
-    obj, (ctx, _) = ClassifierObjective('bce'), _autocast(dev, TrainConfig())
-    def step():
-        with ctx: loss, _ = obj.loss(model, b)
-        opt.zero_grad(); loss.backward(); opt.step()
-        if dev.type == 'cuda': torch.cuda.synchronize()
-    return step
-
-def _time_interleaved(steppers: dict, rounds: int, warmup: bool) -> dict:
-    "Median seconds per step of each stepper, timed round-robin (so a load change on a shared CPU hits all alike)."
-    if warmup:
-        for f in steppers.values(): f()
-    times = {k: [] for k in steppers}
-    for _ in range(rounds):
-        for k, f in steppers.items():
-            t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
-    return {k: float(np.median(v)) for k, v in times.items()}
-
-# %% ../nbs/50_train.ipynb #da7f712e
-BENCH_MODELS = dict(gru=('gru', {}), gru_stem4=('gru', dict(stem_stride=4)), transformer=('transformer', {}),
-                    plain_bigru_1000=('gru', dict(stem_stride=1, hidden=64, layers=2)))
-
-def bench_train(settings: Settings | None = None, quick: bool = False) -> dict:
-    "Forward+backward records/s and estimated folds 1-8 epoch time of each model vs a plain 1000-step BiGRU (same run)."
-    s = settings or load_settings()
-    if s.runtime.num_threads: torch.set_num_threads(s.runtime.num_threads)
-    devs = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-    bs, rounds = (4, 1) if quick else (s.train.batch_size, 3)
-    out = dict(batch_size=bs, rounds=rounds, T=1000, n_train_folds_1_8=N_TRAIN_FULL, quick=quick, models={},
-               load_avg_before=os.getloadavg()[0])
-    for dev in devs:
-        steppers, info = {}, {}
-        for name, (arch, hp) in BENCH_MODELS.items():
-            seed_everything(0, 'bench')
-            m = build_model(arch, 28, **hp)
-            steppers[name] = _stepper(m, torch.device(dev), bs)
-            info[name] = dict(n_params=n_params(m), stem_stride=m.arch['hparams']['stem_stride'])
-        for name, sec in _time_interleaved(steppers, rounds, warmup=not quick).items():
-            out['models'][f'{name}@{dev}'] = dict(records_per_s=bs / sec, epoch_folds_1_8_s=N_TRAIN_FULL / bs * sec, **info[name])
-        ref = out['models'][f'plain_bigru_1000@{dev}']['records_per_s']
-        for name in BENCH_MODELS:
-            out['models'][f'{name}@{dev}']['speedup_vs_plain_bigru'] = out['models'][f'{name}@{dev}']['records_per_s'] / ref
-    out['load_avg_after'] = os.getloadavg()[0]
-    out['goal'] = 'BiGRU epoch on folds 1-8 <= 90 s on a 2-core CPU'
-    out['goal_met'] = out['models']['gru@cpu']['epoch_folds_1_8_s'] <= 90
-    out['units'] = dict(records_per_s='training records per second (forward+backward+AdamW step, median of rounds)',
-                        epoch_folds_1_8_s='seconds, estimated from records_per_s (training steps only)',
-                        load_avg='1-min load average of the machine (other processes share the CPU)')
-    out['machine'] = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-                          torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                          gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    return out

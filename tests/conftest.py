@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def tiny_ptbxl(tmp_path):
     "A 40-record PTB-XL-like tree written with wfdb.wrsamp, and settings whose paths point into tmp_path."
-    from mi_ecg_nb.ptbxl import make_fixture_ptbxl
+    from mi_ecg_nb.testing import make_fixture_ptbxl
     root = make_fixture_ptbxl(tmp_path / 'ptbxl', n=40)
     ini = tmp_path / 'settings.ini'
     ini.write_text(f'[paths]\nptbxl_dir = {root}\ncache_dir = {tmp_path}/cache\nreports_dir = {tmp_path}/reports\n'

@@ -8,9 +8,10 @@ from sklearn.metrics import brier_score_loss, f1_score, recall_score, roc_auc_sc
 
 from mi_ecg_nb.config import MiEcgError
 from mi_ecg_nb.evaluate import (SUPERCLASSES, auc_counts, auroc, bootstrap_counts, brier, choose_threshold,
-                                evaluate_predictions, expected_calibration_error, fake_predictions, load_predictions,
-                                mean_ci, metrics_table, paired_difference, read_metrics, save_figures,
-                                threshold_metrics, write_metrics)
+                                evaluate_predictions, expected_calibration_error, load_predictions, mean_ci,
+                                metrics_table, paired_difference, read_metrics, save_figures, threshold_metrics,
+                                write_metrics)
+from mi_ecg_nb.testing import fake_predictions
 
 
 def _scores(n=600, seed=0, ties=False):

@@ -9,6 +9,7 @@ from scipy.spatial.distance import pdist
 
 from mi_ecg_nb.config import MiEcgError, make_rng
 from mi_ecg_nb import fidelity as F
+from mi_ecg_nb.testing import toy_ecgs
 
 
 def _normal(seed, shape, loc=0.0):
@@ -117,7 +118,7 @@ def test_standardize_with_training_statistics():
 
 @pytest.fixture(scope='module')
 def toy():
-    return F.toy_ecgs(12, 1), F.toy_ecgs(12, 2), F.toy_ecgs(12, 3, gain=1.6)
+    return toy_ecgs(12, 1), toy_ecgs(12, 2), toy_ecgs(12, 3, gain=1.6)
 
 
 def test_beat_features_parallel_equals_serial(toy):

@@ -1,5 +1,4 @@
 "The fidelity report: papermill template execution on the bundled sample, CLI wiring, benchmark, full PTB-XL."
-import argparse
 import json
 import os
 from pathlib import Path
@@ -10,6 +9,8 @@ import pytest
 
 from mi_ecg_nb.config import MiEcgError, load_settings
 from mi_ecg_nb import fidelity_report as F
+from mi_ecg_nb import cli
+from mi_ecg_nb.bench import bench_fidelity
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / 'data' / 'ptbxl-sample'
@@ -61,30 +62,29 @@ def test_run_fidelity_report_on_the_sample(sample_settings, tmp_path):
     assert not list(out.glob('.*partial*'))                               # no temporary file left behind
 
 
-def test_register_cli_validate(monkeypatch, sample_settings, tmp_path):
-    ap = argparse.ArgumentParser(); sub = ap.add_subparsers()
-    F.register_cli(sub)
-    args = ap.parse_args(['validate', '--n', '7', '--data', 'sample', '--split', 'all', '--out', str(tmp_path / 'o'),
-                          '--n-perm', '9', '--no-html'])
+def test_cli_validate(monkeypatch, sample_settings, tmp_path):
     seen = {}
-    monkeypatch.setattr(F, 'run_fidelity_report', lambda **kw: seen.update(kw) or Path(kw['out_dir']) / 'report.ipynb')
-    assert args.func(args, sample_settings) == 0
+    monkeypatch.setattr(cli, 'run_fidelity_report', lambda **kw: seen.update(kw) or Path(kw['out_dir']) / 'report.ipynb')
+    argv = ['--settings', str(sample_settings.file), 'validate', '--n', '7', '--data', 'sample', '--split', 'all',
+            '--out', str(tmp_path / 'o'), '--n-perm', '9', '--no-html', '--seed', '3']
+    assert cli.run_command(argv, env={}) == 0
     assert seen['n_per_class'] == 7 and seen['data'] == 'sample' and seen['split'] == 'all' and seen['n_perm'] == 9
-    assert seen['html'] is False and seen['seed'] == sample_settings.runtime.seed   # the seed comes from --seed / settings
+    assert seen['html'] is False and seen['seed'] == 3                    # the seed comes from --seed / settings
     assert seen['settings_file'] == sample_settings.file and seen['reports_dir'] == sample_settings.path('reports_dir')
     with pytest.raises(SystemExit):
-        ap.parse_args(['validate', '--data', 'nope'])
+        cli.build_parser().parse_args(['validate', '--data', 'nope'])
 
 
-def test_cli_wiring_when_registered():
-    from mi_ecg_nb import cli
-    if 'fidelity_report' not in cli.CLI_STAGES: pytest.skip("the lead has not added 'fidelity' to cli.CLI_STAGES yet")
-    args = cli.build_parser().parse_args(['validate', '--n', '5'])
-    assert args.n == 5
+def test_cli_flags_are_fidelity_settings():
+    args = cli.build_parser().parse_args(['validate', '--n', '5', '--jobs', '2'])
+    s = cli.command_settings(args, env={})
+    assert (s.fidelity.n_per_class, s.fidelity.jobs) == (5, 2)
+    with pytest.raises(MiEcgError, match='fidelity.n_per_class'):
+        cli.command_settings(cli.build_parser().parse_args(['validate', '--n', '2']), env={})
 
 
 def test_bench_quick_is_json_and_agrees_with_reference():
-    r = F.bench_fidelity(load_settings(env={}), quick=True)
+    r = bench_fidelity(load_settings(env={}), quick=True)
     json.dumps(r)
     assert r['n_x'] == 200 and r['dim'] == 12000 and r['abs_diff'] < 1e-5
     assert {x['name'].split(',')[0] for x in r['results']} >= {'mmd2 tiled', 'mmd2_numpy reference'}

@@ -1,7 +1,7 @@
 """Pretraining (issue 7): objectives, the synthetic feed, the entry point, fine-tuning, regimes, the guard, bad input.
 
 Small synthetic cohorts and tiny models: the whole file runs in a few minutes on 2 CPU cores."""
-import argparse, json
+import json
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ def _one_thread():
 @pytest.fixture(scope='module')
 def fx_root(tmp_path_factory):
     "A 60-record PTB-XL-shaped fixture (every split has records with a superclass) and settings pointing at it."
-    from mi_ecg_nb.ptbxl import make_fixture_ptbxl
+    from mi_ecg_nb.testing import make_fixture_ptbxl
     d = tmp_path_factory.mktemp('pt')
     root = make_fixture_ptbxl(d / 'ptbxl', n=60)
     ini = d / 'settings.ini'
@@ -261,16 +261,14 @@ def test_other_bad_input(fx):
 
 # --- command line -------------------------------------------------------------------------------------------------
 
-def _cli(argv, settings):
-    p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='command', required=True)
-    train.register_cli(sub); pt.register_cli(sub)
-    args = p.parse_args(argv)
-    return args.func(args, settings)
+def _cli(argv, overrides):
+    "`mi-ecg --set k=v ... <argv>` (the project's settings, no environment); returns what the command returns."
+    from mi_ecg_nb.cli import run_command
+    return run_command([a for k, v in overrides.items() for a in ('--set', f'{k}={v}')] + argv, env={})
 
 
 def test_cli_pretrain_then_train_init(tmp_path):
-    s = load_settings(overrides={'pretrain.epochs': 1, 'train.epochs': 1, 'train.batch_size': 32,
-                                 'paths.reports_dir': str(tmp_path / 'reports')}, env={})
+    s = {'pretrain.epochs': 1, 'train.epochs': 1, 'train.batch_size': 32, 'paths.reports_dir': str(tmp_path / 'reports')}
     r = _cli(['pretrain', '--strategy', 'supervised', '--model', 'transformer', '--n-synth', '32', '--seed', '1', '--sample',
               '--out', str(tmp_path / 'p')], s)
     assert (tmp_path / 'p' / 'checkpoint.pt').is_file() and r['strategy'] == 'supervised' and r['n_synth'] == 32

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from mi_ecg_nb.config import load_settings
-from mi_ecg_nb.ptbxl import (PTBXLError, SUPERCLASSES, check_patient_disjoint, load_ptbxl, make_fixture_ptbxl,
-                             ptbxl_options, read_database, subset_fraction)
-from mi_ecg_nb.ptbxl_download import serve_directory, sha256_file, verify_ptbxl
+from mi_ecg_nb.ptbxl import (PTBXLError, SUPERCLASSES, check_patient_disjoint, load_ptbxl, ptbxl_options,
+                             read_database, subset_fraction)
+from mi_ecg_nb.ptbxl_download import sha256_file, verify_ptbxl
+from mi_ecg_nb.testing import make_fixture_ptbxl, serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,10 @@ import torch
 
 from mi_ecg_nb.config import load_settings, make_rng
 from mi_ecg_nb.evaluate import evaluate_predictions
-from mi_ecg_nb.ptbxl import load_ptbxl, make_fixture_ptbxl, ptbxl_options
+from mi_ecg_nb.ptbxl import load_ptbxl, ptbxl_options
 from mi_ecg_nb.cohort import simulate_cohort
 from mi_ecg_nb.train import train_classifier, train_options
+from mi_ecg_nb.testing import make_fixture_ptbxl
 
 
 def _h(b: bytes) -> str: return hashlib.sha256(b).hexdigest()

@@ -1,5 +1,6 @@
-"""`mi-ecg simulate [run|fit]`: output formats, the PTB-XL round trip, failure modes and (slow / full PTB-XL) the fit."""
-import argparse, json, os
+"""`mi-ecg simulate` and `mi-ecg fit-simulator`: output formats, the PTB-XL round trip, failure modes and (slow / full
+PTB-XL) the fit."""
+import json, os
 from pathlib import Path
 
 import numpy as np
@@ -9,18 +10,17 @@ import pytest
 from mi_ecg_nb.config import MiEcgError, load_settings
 from mi_ecg_nb.ptbxl import PTBXLError, load_ptbxl, LEADS, ptbxl_options
 from mi_ecg_nb.sim_params import load_sim_params
-from mi_ecg_nb.cohort import simulate_cohort, target_mask, bench_simulate
-from mi_ecg_nb.sim_fit import register_cli, parse_cls, select_records, record_classes, fit_sim_params, write_sim_params
+from mi_ecg_nb.cohort import simulate_cohort, target_mask
+from mi_ecg_nb.sim_fit import select_records, record_classes, fit_sim_params, write_sim_params
+from mi_ecg_nb.bench import bench_simulate
+from mi_ecg_nb.cli import build_parser, parse_cls, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(argv, settings=None):
-    "Parse `mi-ecg <argv>` with the simulate subcommand only and call its handler."
-    p = argparse.ArgumentParser(prog='mi-ecg')
-    register_cli(p.add_subparsers(dest='command', required=True))
-    args = p.parse_args(argv)
-    return args.func(args, settings or load_settings(env={}))
+def run(argv, ini=None):
+    "Run `mi-ecg [--settings ini] <argv>` without the environment's settings; returns what the command returns."
+    return run_command((['--settings', str(ini)] if ini else []) + argv, env={})
 
 
 def test_wfdb_cohort_reads_back_with_the_projects_ptbxl_reader(tmp_path):
@@ -42,8 +42,7 @@ def test_wfdb_cohort_reads_back_with_the_projects_ptbxl_reader(tmp_path):
 
 
 def test_npy_format_and_default_seed(tmp_path):
-    s = load_settings(env={}, overrides={'runtime.seed': 4})
-    run(['simulate', '--n', '5', '--cls', 'IMI', '--out', str(tmp_path), '--format', 'npy'], s)
+    run(['--set', 'runtime.seed=4', 'simulate', '--n', '5', '--cls', 'IMI', '--out', str(tmp_path), '--format', 'npy'])
     x = np.load(tmp_path / 'signals.npy')
     np.testing.assert_array_equal(x, simulate_cohort(5, 'IMI', seed=4).signals)
     lab = pd.read_csv(tmp_path / 'labels.csv')
@@ -61,7 +60,7 @@ def test_torch_backend_from_the_command_line(tmp_path):
     (['simulate', '--n', '0', '--out', 'X'], 'n >= 1'),
     (['simulate', '--n', '3', '--cls', 'STEMI', '--out', 'X'], 'unknown simulator class'),
     (['simulate', '--n', '3', '--cls', 'NORM:x', '--out', 'X'], 'cannot parse --cls'),
-    (['simulate', 'fit', '--sample'], 'would overwrite the shipped parameters'),
+    (['fit-simulator', '--sample'], 'would overwrite the shipped parameters'),
 ])
 def test_command_line_errors(tmp_path, argv, what):
     argv = [str(tmp_path / a) if a == 'X' else a for a in argv]
@@ -72,8 +71,27 @@ def test_fit_without_ptbxl_refuses_and_keeps_the_shipped_file(tmp_path):
     ini = tmp_path / 'settings.ini'
     ini.write_text(f'[paths]\nptbxl_dir = {tmp_path}/none\ncache_dir = {tmp_path}/cache\n')
     before = load_sim_params().doc
-    with pytest.raises(PTBXLError, match='not found'): run(['simulate', 'fit'], load_settings(ini, env={}))
+    with pytest.raises(PTBXLError, match='not found'): run(['fit-simulator'], ini)
     assert load_sim_params().doc == before
+
+
+def test_fit_simulator_out_is_a_file(tmp_path):
+    with pytest.raises(MiEcgError, match='is a folder'): run(['fit-simulator', '--sample', '--out', str(tmp_path)])
+
+
+def test_simulate_fit_names_the_new_command(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(['simulate', 'fit', '--n-per-class', '40'])
+    assert 'mi-ecg fit-simulator' in capsys.readouterr().err
+
+
+def test_fit_simulator_flags_are_settings():
+    args = build_parser().parse_args(['fit-simulator', '--n-per-class', '40', '--jobs', '2', '--out', 'p.json', '--seed', '3'])
+    from mi_ecg_nb.cli import command_settings
+    s = command_settings(args, env={})
+    assert (s.simulate.fit_n_per_class, s.simulate.fit_jobs, s.runtime.seed, args.out) == (40, 2, 3, Path('p.json'))
+    with pytest.raises(MiEcgError, match='fit_n_per_class'):                 # the schema's range: at least 30 per class
+        command_settings(build_parser().parse_args(['fit-simulator', '--n-per-class', '5']), env={})
 
 
 def test_parse_cls():
@@ -83,9 +101,10 @@ def test_parse_cls():
 
 def test_registered_in_the_mi_ecg_command(tmp_path):
     import mi_ecg_nb.cli as cli
-    if 'sim_fit' not in cli.CLI_STAGES: pytest.skip("mi_ecg_nb.cli does not register the 'sim_fit' stage yet")
     assert cli.main(['--seed', '2', 'simulate', '--n', '3', '--cls', 'MI', '--out', str(tmp_path), '--format', 'npy']) == 0
     np.testing.assert_array_equal(np.load(tmp_path / 'signals.npy'), simulate_cohort(3, 'MI', seed=2).signals)
+    assert cli.main(['simulate', '--n', '3', '--cls', 'MI', '--out', str(tmp_path / 'b'), '--format', 'npy', '--seed', '2']) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / 'b' / 'signals.npy'), np.load(tmp_path / 'signals.npy'))
 
 
 def test_bench_quick_is_json():

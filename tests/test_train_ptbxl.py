@@ -1,5 +1,5 @@
 """PTB-XL classifiers: data preparation rules, outputs, fine-tuning, the command line, the benchmark (issue 6)."""
-import argparse, json
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +10,9 @@ import torch
 from mi_ecg_nb.config import MiEcgError, load_settings, make_rng
 from mi_ecg_nb.ptbxl import SUPERCLASSES, load_ptbxl, ptbxl_options
 from mi_ecg_nb.loop import load_checkpoint
-from mi_ecg_nb.train import bench_train, prepare_data, register_cli, train_classifier, train_options
+from mi_ecg_nb.train import prepare_data, train_classifier, train_options
+from mi_ecg_nb.bench import bench_train
+from mi_ecg_nb.cli import build_parser, run_command
 
 torch.set_num_threads(1)
 TINY = dict(hidden=16, stem_channels=16, head_hidden=32)
@@ -109,16 +111,14 @@ def test_init_from_another_architecture_is_refused(fx, tmp_path):
 
 def test_command_line(fx, tmp_path, capsys):
     root, s, _ = fx
-    ap = argparse.ArgumentParser(); register_cli(ap.add_subparsers(dest='cmd'))
-    args = ap.parse_args(['train', '--task', 'mi', '--model', 'gru', '--frac', '0.5', '--seed', '2', '--epochs', '1',
-                          '--device', 'cpu', '--out', str(tmp_path / 'cli')])
-    r = args.func(args, s)
+    ini = ['--settings', str(s.file)]
+    r = run_command(ini + ['train', '--task', 'mi', '--model', 'gru', '--frac', '0.5', '--seed', '2', '--epochs', '1',
+                           '--device', 'cpu', '--out', str(tmp_path / 'cli')], env={})
     out = json.loads(capsys.readouterr().out)
     assert out['task'] == 'mi' and out['seed'] == 2 and out['frac'] == 0.5 and r['epochs_run'] == 1
     assert (tmp_path / 'cli' / 'predictions.npz').is_file() and out['dataset'] == str(root)
-    with pytest.raises(SystemExit): ap.parse_args(['train', '--model', 'lstm'])
-    bad = ap.parse_args(['train', '--frac', '2', '--epochs', '1'])
-    with pytest.raises(MiEcgError, match='frac'): bad.func(bad, s)
+    with pytest.raises(SystemExit): build_parser().parse_args(['train', '--model', 'lstm'])
+    with pytest.raises(MiEcgError, match='frac'): run_command(ini + ['train', '--frac', '2', '--epochs', '1'], env={})
 
 
 def test_bench_quick_is_json():
