@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import (MiEcgError, Settings, atomic_write_text, derive_seed, export_html, load_settings, make_rng,
+from .config import (MiEcgError, Settings, atomic_write_text, derive_seed, export_html, make_rng,
                               template_path)
 from .fidelity import lead_mean_std, log
 

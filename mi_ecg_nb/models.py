@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import MiEcgError, seed_everything
+from .config import MiEcgError
 
 # %% auto #0
 __all__ = ['MODEL_CONFIGS', 'ENCODERS', 'MAX_POS_WEIGHT', 'GRUConfig', 'TransformerConfig', 'resolve_hparams', 'ConvStem',

@@ -71,8 +71,7 @@ def find_ptbxl(path: Path | str | None, sample_dir: Path | str | None = None) ->
               f'a folder without ptbxl_database.csv or records100/',
         fix='one of: (1) `mi-ecg data download --dest data/ptbxl` (from PhysioNet); '
             '(2) export PTBXL_DIR=/path/to/ptb-xl if you already have it; '
-            '(3) developers: `python3 ../shared/data/ptbxl/unpack.py data/ptbxl`; '
-            f'(4) use the bundled sample{f" at {sample_dir}" if sample_dir else ""} (load_ptbxl(sample=True), or it is used '
+            f'(3) use the bundled sample{f" at {sample_dir}" if sample_dir else ""} (load_ptbxl(sample=True), or it is used '
             'automatically when [ptbxl] use_sample_when_missing = true)')
 
 # %% ../nbs/10_ptbxl.ipynb #c494cc02

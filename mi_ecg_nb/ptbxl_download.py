@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import Settings, load_settings, make_rng
-from .ptbxl import (N_SAMPLES, PTBXL_VERSION, PTBXLError, check_header, find_ptbxl, find_sample, info_table,
-                             load_ptbxl, log, make_labels, parse_header, parse_scp_codes, ptbxl_options,
-                             read_database, read_records, read_statements)
+from .config import make_rng
+from .ptbxl import (N_SAMPLES, PTBXLError, check_header, log, make_labels, parse_header, parse_scp_codes,
+                             read_database, read_statements)
 
 # %% auto #0
 __all__ = ['META_FILES', 'OPTIONAL_FILES', 'read_sums', 'sha256_file', 'download_ptbxl', 'verify_ptbxl', 'make_sample']

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import MiEcgError, make_rng, get_logger, atomic_write_text, load_settings
+from .config import make_rng, get_logger, atomic_write_text
 from .ptbxl import LEADS, PTBXL_VERSION, MI_SUBCLASSES
-from .sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, PARAMS_FORMAT, PARAMS_VERSION,
-                                  load_sim_params, prior_params, validate_sim_params, default_knobs, shipped_params_path, _qt_exp)
+from .sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, load_sim_params,
+                                  prior_params, validate_sim_params, shipped_params_path, _qt_exp)
 from .render import ROWS, AA_FIR, beat_basis, _ops
-from .cohort import simulate_cohort
 
 log = get_logger('sim_fit')
 

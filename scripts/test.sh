@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up from scratch and run the whole test suite:
-#   1. nbdev-export and nbdev-clean must leave nbs/ and mi_ecg_nb/ unchanged (notebooks are the source of truth);
+#   1. nbdev-export and nbdev-clean must leave nbs/ and mi_ecg_nb/ unchanged (notebooks are the source of truth),
+#      and README.md must be what nbs/index.ipynb gives (scripts/readme.py);
 #   2. nbdev-test runs every notebook's tests (cells flagged `slow` are skipped; pass FLAGS=slow to run them);
 #   3. pytest runs tests/ (integration, command line, failure modes, determinism);
 #   4. when the full PTB-XL is available (PTBXL_DIR, or ../shared/data/ptbxl to unpack), the tests marked
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/setup.sh
 
-echo "== 1/4 nbdev-export and nbdev-clean leave the tree unchanged"
+echo "== 1/4 nbdev-export, nbdev-clean and scripts/readme.py leave the tree unchanged"
 snap=$(mktemp -d)
 cp -r nbs mi_ecg_nb "$snap"/
 nbdev-export
@@ -20,6 +21,7 @@ if ! diff -r -x __pycache__ "$snap/nbs" nbs >/dev/null || ! diff -r -x __pycache
   echo "FAIL: run nbdev-export and nbdev-clean, then commit the result (mi_ecg_nb/ is generated from nbs/)"; exit 1
 fi
 rm -rf "$snap"
+python scripts/readme.py --check
 
 # Notebook and regular tests run on the bundled sample and fixtures, whatever PTBXL_DIR says.
 FULL_DIR=${PTBXL_DIR:-}

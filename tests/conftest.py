@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(config, items):
     ok = d and (Path(d) / 'ptbxl_database.csv').is_file() and (Path(d) / 'records100').is_dir()
     if ok: return
     why = ('full PTB-XL not available: set PTBXL_DIR to a PTB-XL v1.0.3 tree '
-           '(e.g. python3 ../shared/data/ptbxl/unpack.py /tmp/ptbxl; export PTBXL_DIR=/tmp/ptbxl)')
+           '(e.g. export PTBXL_DIR=/path/to/ptb-xl)')
     for it in items:
         if 'full_ptbxl' in it.keywords: it.add_marker(pytest.mark.skip(reason=why))
 
