@@ -125,7 +125,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     'ptbxl': dict(
         sampling_rate=_F(100, 'sampling rate of the records read (Hz); this project uses the 100 Hz part', choices=(100,)),
         n_samples=_F(1000, 'samples per lead (10 s at 100 Hz)', choices=(1000,)),
-        n_workers=_F(0, 'reader threads (0: one per core)', lo=0),
+        jobs=_F(0, 'reader threads (0: two per core, at most 8)', lo=0),
         train_folds=_F((1, 2, 3, 4, 5, 6, 7, 8), 'strat_fold values of the training split', typ=tuple),
         val_fold=_F(10 - 1, 'strat_fold of the validation split', lo=1, hi=10),
         test_fold=_F(10, 'strat_fold of the test split', lo=1, hi=10),

@@ -187,15 +187,15 @@ def _header_table(texts: list, paths: list, fs: int):
     return gain_base[..., 0], gain_base[..., 1], cks
 
 # %% ../nbs/10_ptbxl.ipynb #889daa66
-def read_records(root: Path, filenames, fs: int = FS, n_workers: int = 0, progress: bool = True, sink=None) -> np.ndarray | None:
+def read_records(root: Path, filenames, fs: int = FS, jobs: int = 0, progress: bool = True, sink=None) -> np.ndarray | None:
     """Read WFDB records `root/filenames` (no extension) as float32 mV `(n, 12, 1000)`, validated and checksummed.
     With `sink(start, block)` the converted blocks go there instead (and None is returned)."""
     root, files = Path(root), list(filenames)
     raw = np.empty((len(files), N_SAMPLES, 12), '<i2')
     texts = [None] * len(files)
-    n_workers = n_workers or min(8, (os.cpu_count() or 1) * 2)
-    chunks = np.array_split(np.arange(len(files)), max(1, min(len(files), n_workers * 8)))
-    with ThreadPoolExecutor(n_workers) as ex, tqdm(total=len(files), desc='reading PTB-XL', unit='rec',
+    jobs = jobs or min(8, (os.cpu_count() or 1) * 2)
+    chunks = np.array_split(np.arange(len(files)), max(1, min(len(files), jobs * 8)))
+    with ThreadPoolExecutor(jobs) as ex, tqdm(total=len(files), desc='reading PTB-XL', unit='rec',
                                                   disable=not progress or len(files) < 2000) as bar:
         for f, c in zip([ex.submit(_read_files, root, files, c, raw, texts) for c in chunks], chunks):
             f.result(); bar.update(len(c))
@@ -385,7 +385,7 @@ def _build_tables(root: Path, db: pd.DataFrame, folds: dict):
 
 # %% ../nbs/10_ptbxl.ipynb #b553a3b5
 def load_ptbxl(path: Path | str | None = None, *, sample: bool | None = None, sample_dir: Path | str | None = None,
-               cache_dir: Path | str | None = None, sampling_rate: int = 100, n_workers: int = 0,
+               cache_dir: Path | str | None = None, sampling_rate: int = 100, jobs: int = 0,
                train_folds=(1, 2, 3, 4, 5, 6, 7, 8), val_fold: int = 9, test_fold: int = 10,
                use_sample_when_missing: bool = True, cache: bool = True, progress: bool = True) -> PTBXL:
     """PTB-XL from `path`. `sample=True` loads the bundled sample at `sample_dir`; with `sample=None` the sample is
@@ -409,7 +409,7 @@ def load_ptbxl(path: Path | str | None = None, *, sample: bool | None = None, sa
         meta['split'] = assign_splits(meta.strat_fold, **folds)       # splits follow the arguments, not the cache
     else:
         meta, labels = _build_tables(root, db, folds)
-        read = lambda sink=None: read_records(root, db.filename_lr, sampling_rate, n_workers, progress, sink)
+        read = lambda sink=None: read_records(root, db.filename_lr, sampling_rate, jobs, progress, sink)
         signals = _write_cache(cdir, read, meta, labels, key, root) if cdir is not None else read()
     return PTBXL(signals, meta, labels, root, is_sample, sampling_rate)
 
@@ -418,7 +418,7 @@ def ptbxl_options(settings: Settings, **overrides) -> dict:
     and [ptbxl]. `overrides` that are not None win; a `path` the user names is never swapped for the sample."""
     p = settings.ptbxl
     kw = dict(path=settings.path('ptbxl_dir'), sample_dir=settings.path('sample_dir'), cache_dir=settings.path('cache_dir'),
-              sampling_rate=p.sampling_rate, n_workers=p.n_workers, train_folds=p.train_folds, val_fold=p.val_fold,
+              sampling_rate=p.sampling_rate, jobs=p.jobs, train_folds=p.train_folds, val_fold=p.val_fold,
               test_fold=p.test_fold, use_sample_when_missing=p.use_sample_when_missing)
     over = {k: v for k, v in overrides.items() if v is not None}
     if 'path' in over: kw['use_sample_when_missing'] = False

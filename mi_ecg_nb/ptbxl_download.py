@@ -60,7 +60,7 @@ def sha256_file(p: Path) -> str:
     return h.hexdigest()
 
 # %% ../nbs/11_ptbxl_download.ipynb #c0f5c8cd
-def download_ptbxl(dest: Path | str, url: str = 'https://physionet.org/files/ptb-xl/1.0.3/', n_workers: int = 8,
+def download_ptbxl(dest: Path | str, url: str = 'https://physionet.org/files/ptb-xl/1.0.3/', jobs: int = 8,
                    progress: bool = True) -> Path:
     "Download PTB-XL's csv files and 100 Hz records from `url` into `dest`, resuming partial files, verified by SHA256SUMS.txt."
     dest = Path(dest)
@@ -72,7 +72,7 @@ def download_ptbxl(dest: Path | str, url: str = 'https://physionet.org/files/ptb
         except urllib.error.HTTPError as e: log.info(f'{n} not available ({e.code}); skipped')
     files = [f + ext for f in read_database(dest).filename_lr for ext in ('.hea', '.dat')]
     todo = [f for f in files if not (dest / f).is_file()]
-    with ThreadPoolExecutor(n_workers) as ex:
+    with ThreadPoolExecutor(jobs) as ex:
         list(tqdm(ex.map(lambda f: _fetch_or_explain(url + f, dest / f), todo), total=len(todo),
                   desc='downloading PTB-XL', unit='file', disable=not progress))
     sums = dest / 'SHA256SUMS.txt'

@@ -18,7 +18,7 @@ OLD_SETTINGS = {
               'reports_dir': 'reports'},
     'ptbxl': {'sampling_rate': 100,
               'n_samples': 1000,
-              'n_workers': 0,
+              'jobs': 0,
               'train_folds': (1, 2, 3, 4, 5, 6, 7, 8),
               'val_fold': 9,
               'test_fold': 10,
@@ -144,7 +144,7 @@ def test_library_defaults_are_the_schema_defaults():
     from mi_ecg_nb import evaluate, fidelity_report, pretrain, ptbxl, ptbxl_download, train
     sch = lambda sec, key: SCHEMA[sec][key].default
     checks = {
-        ptbxl.load_ptbxl: {k: sch('ptbxl', k) for k in ('sampling_rate', 'n_workers', 'train_folds', 'val_fold', 'test_fold',
+        ptbxl.load_ptbxl: {k: sch('ptbxl', k) for k in ('sampling_rate', 'jobs', 'train_folds', 'val_fold', 'test_fold',
                                                       'use_sample_when_missing')},
         ptbxl.assign_splits: {k: sch('ptbxl', k) for k in ('train_folds', 'val_fold', 'test_fold')},
         ptbxl_download.download_ptbxl: dict(url=sch('ptbxl', 'download_url')),
@@ -180,6 +180,6 @@ def test_options_helpers_give_the_defaults_from_default_settings(tmp_path):
         same = {k: v for k, v in opts.items() if k in got and got[k] is not None and k != 'cfg'}
         assert same == {k: got[k] for k in same}, f.__name__
     assert train.train_options(s)['cfg'] == TrainConfig() and pretrain.pretrain_options(s)['cfg'] == TrainConfig()
-    s2 = load_settings(tmp_path / 'settings.ini', overrides={'train.lr': 0.5, 'pretrain.epochs': 2, 'ptbxl.n_workers': 3}, env={})
+    s2 = load_settings(tmp_path / 'settings.ini', overrides={'train.lr': 0.5, 'pretrain.epochs': 2, 'ptbxl.jobs': 3}, env={})
     assert train.train_options(s2)['cfg'].lr == 0.5 and pretrain.pretrain_options(s2)['epochs'] == 2
-    assert ptbxl.ptbxl_options(s2)['n_workers'] == 3 and ptbxl.ptbxl_options(s2, n_workers=None)['n_workers'] == 3
+    assert ptbxl.ptbxl_options(s2)['jobs'] == 3 and ptbxl.ptbxl_options(s2, jobs=None)['jobs'] == 3
