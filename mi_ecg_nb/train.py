@@ -18,9 +18,10 @@ import torch
 from .config import MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_logger
 from .config import jsonable, load_settings, seed_everything
 from .ptbxl import SUPERCLASSES, MetadataTransform, load_ptbxl, ptbxl_options, subset_fraction
+from .evaluate import macro_auc
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
 from .augment import Augment
-from .loop import _autocast, fit, macro_auc, param_groups, predict
+from .loop import _autocast, fit, param_groups, predict
 from .pretrain import FINETUNE_MODES, HEAD_INIT, TASKS, _check_args, freeze_encoder, load_pretrained
 
 log = get_logger('train')
