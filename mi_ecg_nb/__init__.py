@@ -4,7 +4,7 @@ Modules:
 
 - `mi_ecg_nb.augment`: Batched, on-device ECG augmentations: amplitude scaling, time masking, Gaussian noise, baseline wander and lead dropout — each with a probability and a strength, and the identity at strength 0.
 - `mi_ecg_nb.cohort`: `simulate_cohort`: draw, render and label a cohort in one call; labels and metadata in the PTB-XL layout, records on ECG paper, the MI knobs one at a time, and a cohort written as a PTB-XL-like WFDB tree.
-- `mi_ecg_nb.evaluate`: AUROC (macro and per class), binary MI AUROC, threshold metrics chosen on validation, calibration, and paired bootstrap confidence intervals — all recomputed from a run's saved `predictions.npz`.
+- `mi_ecg_nb.evaluate`: AUROC (macro and per class), binary MI AUROC, threshold metrics chosen on validation, calibration, and paired bootstrap confidence intervals of a run, recomputed from its saved `predictions.npz`; also the validation AUROC of the training loop and the AUC with its CI of the fidelity C2ST.
 - `mi_ecg_nb.fidelity`: How close are simulated ECGs to real PTB-XL records? MMD², Kolmogorov–Smirnov, power spectra, clinical features, real-vs-real floors and a classifier two-sample test.
 - `mi_ecg_nb.fidelity_report`: Run the simulator fidelity report: real PTB-XL and simulated records per class and the papermill template `91_fidelity_report`.
 - `mi_ecg_nb.loop`: One training loop for every model and stage: AdamW, cosine learning rate with warm-up, mixed precision on GPU, gradient clipping, early stopping, checkpoints.
@@ -25,7 +25,7 @@ Modules:
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #5150329a
+# %% ../nbs/index.ipynb #5430399f
 # The public API: each name is imported from its module on first use, so `import mi_ecg_nb` stays fast (no torch)
 # and `mi-ecg --help` does not pay for stages it does not run.
 _API = {

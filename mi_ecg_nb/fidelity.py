@@ -19,6 +19,7 @@ from scipy import signal as ssig, stats
 from .config import MiEcgError, derive_seed, get_device, get_logger, make_rng
 
 from .ptbxl import LEADS
+from .evaluate import auc_ci
 from .cohort import plot_ecg
 
 log = get_logger('fidelity')
@@ -28,8 +29,8 @@ __all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample'
            'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat', 'ks_columns',
            'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of', 'record_beats',
            'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers', 'feature_matrix',
-           'auc_ci', 'c2st', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins', 'compare',
-           'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
+           'c2st', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins', 'compare', 'summary_rows',
+           'summary_table', 'fidelity_report_data', 'largest_mismatches']
 
 # %% ../nbs/30_fidelity.ipynb #9fc2a2c3
 def check_sample(x, name: str = 'x', min_n: int = 1) -> np.ndarray:
@@ -403,18 +404,6 @@ def feature_matrix(x, beats: BeatFeatures, fs: float = 100, psd=None, stats=None
     return pd.DataFrame(cols).join(beats.table.reset_index(drop=True))
 
 # %% ../nbs/30_fidelity.ipynb #7816354d
-def auc_ci(y, score, n_boot: int = 500, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    "ROC AUC and its percentile bootstrap CI (resampling records, stratified by class)."
-    from sklearn.metrics import roc_auc_score
-    y, score = np.asarray(y), np.asarray(score)
-    auc = float(roc_auc_score(y, score))
-    rng = make_rng(seed, 'auc-bootstrap')
-    pos, neg = np.nonzero(y == 1)[0], np.nonzero(y == 0)[0]
-    bs = [roc_auc_score(y[i], score[i]) for i in
-          (np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))] for _ in range(n_boot))]
-    lo, hi = np.percentile(bs, [50 * (1 - level), 50 * (1 + level)])
-    return auc, float(lo), float(hi)
-
 def c2st(fa, fb, seed: int = 0, test_size: float = 0.5, n_boot: int = 500) -> dict:
     "Classifier two-sample test: held-out AUC (label 1 = b) with a bootstrap CI."
     from sklearn.ensemble import HistGradientBoostingClassifier

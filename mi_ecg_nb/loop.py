@@ -16,19 +16,18 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from .config import (MiEcgError, TrainConfig, atomic_path, get_device, get_logger, seed_everything,
                               torch_generator)
+from .evaluate import macro_auc
 from .models import model_from_arch
 
 log = get_logger('loop')
 
 # %% auto #0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'Objective', 'to_tensors', 'n_rows', 'take', 'warmup_cosine', 'param_groups',
-           'save_checkpoint', 'load_checkpoint', 'predict', 'macro_auc', 'FitResult', 'evaluate_objective',
-           'plot_history', 'fit']
+           'save_checkpoint', 'load_checkpoint', 'predict', 'FitResult', 'evaluate_objective', 'plot_history', 'fit']
 
 # %% ../nbs/42_loop.ipynb #581d9e89
 @runtime_checkable
@@ -144,16 +143,6 @@ def predict(model: nn.Module, objective, data: dict, batch_size: int = 512, devi
         with ctx: out.append(objective.predict(model, take(data, slice(i, i + batch_size))).float())
     model.train(was)
     return torch.cat(out).cpu().numpy()
-
-def macro_auc(y, p, columns=None) -> float:
-    "Mean ROC AUC over `columns` (default all) that have both classes among the known (non-NaN) targets; NaN if none."
-    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
-    if y.ndim == 1: y, p = y[:, None], p[:, None]
-    aucs = []
-    for c in (range(y.shape[1]) if columns is None else columns):
-        ok = ~np.isnan(y[:, c])
-        if ok.any() and 0 < y[ok, c].sum() < ok.sum(): aucs.append(roc_auc_score(y[ok, c], p[ok, c]))
-    return float(np.mean(aucs)) if aucs else float('nan')
 
 # %% ../nbs/42_loop.ipynb #4cec2f7f
 @dataclass

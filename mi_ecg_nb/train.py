@@ -20,7 +20,8 @@ from .config import jsonable, seed_everything
 from .ptbxl import SUPERCLASSES, MetadataTransform, subset_fraction
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
 from .augment import Augment
-from .loop import fit, macro_auc, param_groups, predict
+from .evaluate import macro_auc
+from .loop import fit, param_groups, predict
 from .pretrain import FINETUNE_MODES, _check_args, freeze_encoder, load_pretrained
 
 log = get_logger('train')
