@@ -339,18 +339,18 @@ def _beats_chunk(args):
     x, fs, lead = args
     return [record_beats(np.asarray(r, np.float64), fs, lead) for r in x]
 
-def beat_features(x, fs: float = 100, lead: str = 'II', n_jobs: int = 1, chunk: int = 64, progress: bool = False) -> BeatFeatures:
-    "Beat features of every record of x (n, 12, T), in `n_jobs` processes."
+def beat_features(x, fs: float = 100, lead: str = 'II', jobs: int = 1, chunk: int = 64, progress: bool = False) -> BeatFeatures:
+    "Beat features of every record of x (n, 12, T), in `jobs` processes."
     x = check_sample(x)
     if x.ndim != 3 or x.shape[1] != len(LEADS):
         raise MiEcgError('beat_features needs 12-lead signals', expected=f'(n, 12, T)', found=f'shape {x.shape}')
     li = LEADS.index(lead)
-    jobs = [(x[i:i + chunk], fs, li) for i in range(0, len(x), chunk)]
+    chunks = [(x[i:i + chunk], fs, li) for i in range(0, len(x), chunk)]
     from tqdm.auto import tqdm
-    bar = lambda it: tqdm(it, total=len(jobs), desc='beat features', disable=not progress, unit='chunk')
-    if n_jobs > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(n_jobs) as ex: res = [r for c in bar(ex.map(_beats_chunk, jobs)) for r in c]
-    else: res = [r for c in bar(map(_beats_chunk, jobs)) for r in c]
+    bar = lambda it: tqdm(it, total=len(chunks), desc='beat features', disable=not progress, unit='chunk')
+    if jobs > 1 and len(chunks) > 1:
+        with ProcessPoolExecutor(jobs) as ex: res = [r for c in bar(ex.map(_beats_chunk, chunks)) for r in c]
+    else: res = [r for c in bar(map(_beats_chunk, chunks)) for r in c]
     tab = pd.DataFrame({k: [r[k] for r in res] for k in CLINICAL})
     for name in ('ramp', 'st60', 'tamp'):
         tab = tab.join(pd.DataFrame(np.stack([r[name] for r in res]), columns=[f'{name}_{l}' for l in LEADS]))
@@ -489,7 +489,7 @@ def _feature_mmd(fr: pd.DataFrame, fs_: pd.DataFrame, seed: int, n_perm: int, de
 
 # %% ../nbs/30_fidelity.ipynb #12bbcf8a
 def compare(real, synth, floor=None, *, mean=None, std=None, fs: float = 100, seed: int = 0, n_perm: int = 200,
-            lead: str = 'II', n_jobs: int = 1, beats: dict | None = None, device=None, c2st_boot: int = 500,
+            lead: str = 'II', jobs: int = 1, beats: dict | None = None, device=None, c2st_boot: int = 500,
             progress: bool = False) -> dict:
     "All fidelity statistics of synth vs real (and real vs floor when given) for one class."
     real, synth = check_pair(real, synth, ('real', 'synth'), min_n=4)
@@ -498,7 +498,7 @@ def compare(real, synth, floor=None, *, mean=None, std=None, fs: float = 100, se
     if mean is None: mean, std = lead_mean_std(real if floor is None else np.concatenate([real, floor]))
     beats = dict(beats or {})
     for g, x in groups.items():
-        if g not in beats: beats[g] = beat_features(x, fs, lead, n_jobs=n_jobs, progress=progress)
+        if g not in beats: beats[g] = beat_features(x, fs, lead, jobs=jobs, progress=progress)
     psd = {g: welch_psd(x, fs) for g, x in groups.items()}
     f = psd['real'][0]
     ls = {g: lead_stats(x) for g, x in groups.items()}
@@ -579,7 +579,7 @@ def summary_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame([r for cls, res in results.items() for r in summary_rows(cls, res)])
 
 def fidelity_report_data(real, synth, floor=None, *, mean=None, std=None, fs: float = 100, seed: int = 0,
-                         n_perm: int = 200, n_jobs: int = 1, device=None, progress: bool = False,
+                         n_perm: int = 200, jobs: int = 1, device=None, progress: bool = False,
                          beats: dict | None = None, **kw) -> dict:
     "`compare` for each class of the dicts `real`, `synth` (and `floor`; `beats`: class → precomputed beats), plus the table."
     if not isinstance(real, dict):
@@ -591,7 +591,7 @@ def fidelity_report_data(real, synth, floor=None, *, mean=None, std=None, fs: fl
     for cls in real:
         log.info('fidelity: class %s (%d real, %d synthetic)', cls, len(real[cls]), len(synth[cls]))
         results[cls] = compare(real[cls], synth[cls], None if floor is None else floor.get(cls), mean=mean, std=std,
-                               fs=fs, seed=derive_seed(seed, 'fidelity', cls) % 2**31, n_perm=n_perm, n_jobs=n_jobs,
+                               fs=fs, seed=derive_seed(seed, 'fidelity', cls) % 2**31, n_perm=n_perm, jobs=jobs,
                                device=device, progress=progress, beats=(beats or {}).get(cls), **kw)
     return dict(classes=results, table=summary_table(results))
 

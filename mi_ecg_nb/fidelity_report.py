@@ -104,7 +104,7 @@ def fidelity_options(settings: Settings, **overrides) -> dict:
 # %% ../nbs/31_fidelity_report.ipynb #25985d7f
 def run_fidelity_report(n_per_class: int = 500, seed: int = 0, out_dir=None, *, reports_dir=None,
                         params_file: str = '', split: str = 'train', data: str = 'auto', n_perm: int = 200,
-                        n_jobs: int = 1, run_id: str | None = None, settings_file=None, settings_overrides: dict | None = None,
+                        jobs: int = 1, run_id: str | None = None, settings_file=None, settings_overrides: dict | None = None,
                         template=None, html: bool = True, kernel_name: str | None = None,
                         progress: bool = False, timeout: int | None = None) -> Path:
     """Execute the fidelity template (default: `template_path('91_fidelity_report.ipynb')`) with papermill into `out_dir`
@@ -118,7 +118,7 @@ def run_fidelity_report(n_per_class: int = 500, seed: int = 0, out_dir=None, *, 
     out = Path(out_dir) if out_dir else Path(reports_dir) / 'fidelity' / run_id
     out.mkdir(parents=True, exist_ok=True)
     params = dict(n_per_class=n_per_class, seed=seed, params_file=params_file or '', split=split, data=data,
-                  n_perm=n_perm, n_jobs=n_jobs, out_dir=str(out.resolve()), run_id=run_id,
+                  n_perm=n_perm, jobs=jobs, out_dir=str(out.resolve()), run_id=run_id,
                   settings_file=str(settings_file or ''), overrides=dict(settings_overrides or {}))
     dest, tmp = out / 'report.ipynb', out / f'.report.{os.getpid()}.partial.ipynb'
     try:                                      # written under a temporary name, renamed when complete

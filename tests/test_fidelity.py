@@ -122,8 +122,8 @@ def toy():
 
 
 def test_beat_features_parallel_equals_serial(toy):
-    a = F.beat_features(toy[0][:6], n_jobs=1, chunk=2)
-    b = F.beat_features(toy[0][:6], n_jobs=2, chunk=2)
+    a = F.beat_features(toy[0][:6], jobs=1, chunk=2)
+    b = F.beat_features(toy[0][:6], jobs=2, chunk=2)
     pd.testing.assert_frame_equal(a.table, b.table)
     assert all(np.array_equal(u, v) for u, v in zip(a.rpeaks, b.rpeaks))
     assert a.table.hr.between(45, 110).all()

@@ -162,7 +162,7 @@ def test_library_defaults_are_the_schema_defaults():
                                             rule=sch('evaluate', 'threshold_rule'), n_bins=sch('evaluate', 'n_bins')),
         fidelity_report.run_fidelity_report: dict(n_per_class=sch('fidelity', 'n_per_class'), seed=sch('runtime', 'seed'),
                                                   split=sch('fidelity', 'split'), n_perm=sch('fidelity', 'n_perm'),
-                                                  n_jobs=sch('fidelity', 'jobs')),
+                                                  jobs=sch('fidelity', 'jobs')),
     }
     for f, want in checks.items():
         got = _defaults(f)
