@@ -16,10 +16,10 @@ from typing import Any, Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'TrainConfig', 'parse_value', 'Section', 'Settings',
-           'find_settings_file', 'load_settings', 'make_rng', 'derive_seed', 'torch_generator', 'seed_everything',
-           'get_device', 'apply_runtime', 'setup_logging', 'get_logger', 'atomic_path', 'atomic_write_text',
-           'cache_key', 'jsonable', 'template_path', 'export_html']
+__all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'TrainConfig', 'parse_value',
+           'Section', 'Settings', 'find_settings_file', 'load_settings', 'make_rng', 'derive_seed', 'torch_generator',
+           'seed_everything', 'get_device', 'apply_runtime', 'setup_logging', 'get_logger', 'atomic_path',
+           'atomic_write_text', 'cache_key', 'jsonable', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -108,6 +108,9 @@ def _F(default, doc='', choices=None, lo=None, hi=None, typ=None):
     "A `Field` whose type is that of its default unless `typ` says otherwise."
     return Field(default, typ or type(default), doc, choices, lo, hi)
 
+MODELS = ('gru', 'transformer')     # classifier architectures (models.ENCODERS builds them)
+TASKS = ('superclass', 'mi')        # classification tasks (ptbxl.target_columns gives their label columns)
+
 SCHEMA: dict[str, dict[str, Field]] = {
     'runtime': dict(
         seed=_F(0, 'master seed of a run; every random draw derives from it', lo=0),
@@ -151,8 +154,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         jobs=_F(1, 'worker processes for NeuroKit2 delineation', lo=1),
     ),
     'train': dict(
-        model=_F('gru', 'classifier architecture', choices=('gru', 'transformer')),
-        task=_F('superclass', 'superclass: multi-label 5+23; mi: binary MI vs rest', choices=('superclass', 'mi')),
+        model=_F('gru', 'classifier architecture', choices=MODELS),
+        task=_F('superclass', 'superclass: multi-label 5+23; mi: binary MI vs rest', choices=TASKS),
         **TrainConfig.schema(),          # the loop's keys, epochs ... max_steps_per_epoch: fields of TrainConfig
         focal_gamma=_F(1.0, 'focal term of the balanced BCE (0: plain balanced BCE)', lo=0.0),
         loss=_F('balanced_focal', 'training loss', choices=('bce', 'balanced_focal')),

@@ -208,7 +208,7 @@ class ECGClassifier(nn.Module):
     def embed(self, x, meta=None): return mean_max_pool(self.encoder(x))
     def forward(self, x, meta=None): return self.head(self.embed(x), meta)
 
-ENCODERS = {'gru': GRUEncoder, 'transformer': TransformerEncoder}
+ENCODERS = {'gru': GRUEncoder, 'transformer': TransformerEncoder}     # one per config.MODELS
 
 def build_model(name: str, n_out: int, n_meta: int = 4, **hparams) -> ECGClassifier:
     "Build classifier `name` ('gru' | 'transformer') with `n_out` logits; `hparams` override `GRUConfig`/`TransformerConfig`."

@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .config import (MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_device, get_logger,
-                              jsonable, seed_everything, torch_generator)
+from .config import (MODELS, TASKS, MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_device,
+                              get_logger, jsonable, seed_everything, torch_generator)
 from .ptbxl import SUPERCLASSES
 from .models import ClassifierObjective, MAEDecoder, build_model, classification_loss, load_encoder, n_params
 from .augment import Augment
@@ -29,7 +29,7 @@ from .loop import fit, param_groups
 log = get_logger('pretrain')
 
 # %% auto #0
-__all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'TASKS', 'WEIGHTINGS', 'check_strategy', 'check_mask',
+__all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'WEIGHTINGS', 'check_strategy', 'check_mask',
            'SupervisedObjective', 'segment_mask', 'masked_mse', 'MAEObjective', 'JointObjective',
            'objective_param_groups', 'pretrain_augment', 'make_objective', 'load_pretrained', 'freeze_encoder',
            'pretrain_model', 'pretrain_options', 'pretrain_id']
@@ -55,12 +55,10 @@ def check_mask(mask_ratio: float, mask_segment: int, T: int | None = None) -> No
                          found=repr(mask_segment), fix='set [pretrain] mask_segment, e.g. 50 (0.5 s at 100 Hz)')
 
 # %% ../nbs/45_pretrain.ipynb #a69fd5df
-TASKS = ('superclass', 'mi')
-
 def _check_args(task, model, frac):
     if task not in TASKS:
         raise MiEcgError('unknown task', expected="'superclass' or 'mi'", found=repr(task), fix='pass --task superclass or --task mi')
-    if model not in ('gru', 'transformer'):
+    if model not in MODELS:
         raise MiEcgError('unknown model', expected="'gru' or 'transformer'", found=repr(model), fix='pass --model gru or --model transformer')
     if not (isinstance(frac, (int, float)) and not isinstance(frac, bool) and math.isfinite(frac) and 0 <= frac <= 1):
         raise MiEcgError('frac out of range', expected='a number in [0, 1] (fraction of real MI-positive training records)',
