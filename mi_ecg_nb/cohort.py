@@ -67,10 +67,24 @@ class SimCohort:
 
 def _folds(n, seed): return make_rng(seed, 'simulate', 'folds').permutation(np.arange(n) % 10 + 1)
 
-def simulate_cohort(n: int, cls='NORM', fs: float = 100, duration: float = 10.0, params=None, seed: int = 0,
-                    backend: str = 'numpy', device=None, fixed: Mapping | None = None, artifacts=None, hrv: bool = True,
-                    mi_base: str = 'fitted', normalize: str | None = None, noise: str = 'numpy',
-                    threads: int | None = None, progress: bool = False) -> SimCohort:
+def simulate_cohort(
+    n: int,                           # number of records
+    cls='NORM',                       # 'NORM', 'MI', an MI territory ('IMI', 'AMI+IMI', ...) or proportions {'NORM': .5, 'MI': .5}
+    fs: float = 100,                  # sampling rate (Hz)
+    duration: float = 10.0,           # seconds per record
+    params=None,                      # simulator parameters: None (the fitted file shipped in the package), a path, a dict or a SimParams
+    seed: int = 0,                    # every draw derives from it: the same seed gives the same bytes
+    backend: str = 'numpy',           # 'numpy' or 'torch' (CPU or GPU)
+    device=None,                      # torch device for backend='torch'
+    fixed: Mapping | None = None,     # parameters held at a value for every record, e.g. {'hr': 60, 'st_elev': 0.2}
+    artifacts=None,                   # noise switches: None/True (all on), False (all off) or e.g. {'emg': False}
+    hrv: bool = True,                 # beat-to-beat heart-rate variability
+    mi_base: str = 'fitted',          # base morphology of MI records: 'fitted' (MI distributions) or 'norm' (knobs only)
+    normalize: str | None = None,     # None (mV), or the paper's per-lead 'zscore' / 'minmax' (breaks the limb-lead identities)
+    noise: str = 'numpy',             # where noise is drawn: 'numpy' (same bytes on every backend) or 'device'
+    threads: int | None = None,       # rendering threads (None: as many as useful)
+    progress: bool = False,           # tqdm bar
+) -> SimCohort:                       # signals (n, 12, T) float32 mV, the parameter table, labels in the PTB-XL layout
     "Simulate n 12-lead records of class `cls` ('NORM', 'MI', a territory, or {'NORM': .5, 'MI': .5})."
     _check_grid(fs, duration)
     params = load_sim_params(params)
@@ -79,7 +93,13 @@ def simulate_cohort(n: int, cls='NORM', fs: float = 100, duration: float = 10.0,
     return SimCohort(sig, table, cohort_labels(table), float(fs), seed)
 
 # %% ../nbs/22_cohort.ipynb #713d2cdd
-def plot_ecg(x: np.ndarray, fs: float = 100, title: str = '', rhythm_lead: str = 'II', ax=None):
+def plot_ecg(
+    x: np.ndarray,                    # one record (12, T) in mV, leads I, II, III, aVR, aVL, aVF, V1-V6
+    fs: float = 100,                  # sampling rate (Hz)
+    title: str = '',
+    rhythm_lead: str = 'II',          # the lead of the 10 s rhythm strip
+    ax=None,                          # a matplotlib axes to draw on (default: a new figure at 25 mm/s, 10 mm/mV)
+):
     "Plot a (12, T) record in mV on ECG paper: 3x4 layout of 2.5 s per lead plus a 10 s rhythm strip."
     import matplotlib.pyplot as plt
     x = np.asarray(x, np.float64); T = x.shape[1]; dur = T / fs; seg = dur / 4

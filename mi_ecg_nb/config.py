@@ -350,7 +350,11 @@ def _env_overrides(env, sections) -> dict[str, tuple[str, str]]:
     return out
 
 # %% ../nbs/00_config.ipynb #75010a9f
-def load_settings(file: Path | str | None = None, overrides: dict | None = None, env=None) -> Settings:
+def load_settings(
+    file: Path | str | None = None,   # a settings.ini (default: find_settings_file(): MI_ECG_SETTINGS, else the project's)
+    overrides: dict | None = None,    # {'section.key': value} that win over everything (what --set and flags give)
+    env=None,                         # the environment to read PTBXL_DIR / MI_ECG_* from (default os.environ; {} for none)
+) -> Settings:
     "Load settings: CLI `overrides` > environment > `file` (default: `find_settings_file()`) > built-in defaults."
     env = os.environ if env is None else env
     file = Path(file).resolve() if file is not None else find_settings_file(env=env)

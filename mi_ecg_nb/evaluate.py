@@ -323,8 +323,16 @@ def _column_metrics(pr: Predictions, c: str, C, rule, n_bins, alpha) -> dict:
     return out, boot
 
 # %% ../nbs/15_evaluate.ipynb #bfbc12af
-def evaluate_predictions(src, n_boot: int = 1000, seed: int = 0, rule: str = 'youden', n_bins: int = 10,
-                         alpha: float = 0.05, strict: bool = True, mi_vs_norm=None) -> dict:
+def evaluate_predictions(
+    src,                              # a run's predictions.npz (path) or the same arrays as a dict
+    n_boot: int = 1000,               # bootstrap resamples of the test fold
+    seed: int = 0,                    # seed of the resamples (shared by runs: paired comparisons)
+    rule: str = 'youden',             # threshold chosen on validation: 'youden' or 'f1'
+    n_bins: int = 10,                 # calibration bins
+    alpha: float = 0.05,              # 1 - confidence level of the intervals
+    strict: bool = True,              # a column that cannot be evaluated is an error (False: left out with a warning)
+    mi_vs_norm=None,                  # {ecg_id: 1 MI, 0 NORM-only, -1 other} when predictions.npz lacks it
+) -> dict:                            # JSON-able: AUROC (macro, per class, MI), thresholds, calibration, CIs
     "All metrics of one run, recomputed from its predictions (a `predictions.npz` path or dict); JSON-able."
     pr = load_predictions(src)
     if mi_vs_norm is not None and pr.task == 'mi':

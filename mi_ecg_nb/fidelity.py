@@ -488,9 +488,22 @@ def _feature_mmd(fr: pd.DataFrame, fs_: pd.DataFrame, seed: int, n_perm: int, de
     return mmd2_test(z(fr), z(fs_), n_perm=n_perm, seed=seed, device=device)
 
 # %% ../nbs/30_fidelity.ipynb #12bbcf8a
-def compare(real, synth, floor=None, *, mean=None, std=None, fs: float = 100, seed: int = 0, n_perm: int = 200,
-            lead: str = 'II', jobs: int = 1, beats: dict | None = None, device=None, c2st_boot: int = 500,
-            progress: bool = False) -> dict:
+def compare(
+    real,                             # real records (n, 12, T) mV of one class
+    synth,                            # synthetic records (m, 12, T) mV of the same class
+    floor=None,                       # other real records: the real-vs-real floor every statistic is read against
+    *,
+    mean=None, std=None,              # per-lead standardisation (default: from `real`)
+    fs: float = 100,                  # sampling rate (Hz)
+    seed: int = 0,                    # permutations, bootstrap and the C2ST split derive from it
+    n_perm: int = 200,                # MMD² permutations
+    lead: str = 'II',                 # the lead delineated for beat features
+    jobs: int = 1,                    # worker processes for the NeuroKit2 delineation
+    beats: dict | None = None,        # beat features already computed (reused, keyed by group)
+    device=None,                      # torch device for the MMD² kernels (None: numpy)
+    c2st_boot: int = 500,             # bootstrap resamples of the C2ST AUC
+    progress: bool = False,           # tqdm bars
+) -> dict:                            # every statistic, synth vs real and floor vs real
     "All fidelity statistics of synth vs real (and real vs floor when given) for one class."
     real, synth = check_pair(real, synth, ('real', 'synth'), min_n=4)
     groups = {'real': real, 'synth': synth}

@@ -269,12 +269,32 @@ def _plot_loss_weights(trace: pd.DataFrame, path):
     plt.close(fig)
 
 # %% ../nbs/45_pretrain.ipynb #6006de55
-def pretrain_model(strategy: str = 'supervised', model: str = 'gru', n_synth: int | None = 10000, seed: int = 0,
-                   out_dir=None, *, task: str = 'superclass', ds=None, ratio: float | None = None, synth: dict | None = None,
-                   epochs: int = 10, fresh: bool = False, cfg: TrainConfig | None = None, loss: str = 'balanced_focal',
-                   focal_gamma: float = 1.0, mask_ratio: float = 0.5, mask_segment: int = 50, mask_leads: bool = False,
-                   device: str | None = None, hparams: dict | None = None, weighting: str = 'uncertainty',
-                   n_val: int | None = None, cache_dir=None, **cfg_overrides) -> dict:
+def pretrain_model(
+    strategy: str = 'supervised',     # 'supervised', 'mae' (masked autoencoder) or 'joint'
+    model: str = 'gru',               # 'gru' or 'transformer'
+    n_synth: int | None = 10000,      # class-balanced synthetic NORM/MI records (Table 1)
+    seed: int = 0,                    # the synthetic cohort, initialisation and training order derive from it
+    out_dir=None,                     # where the checkpoint and summaries go (None: nothing written)
+    *,
+    task: str = 'superclass',         # the layout of the synthetic labels: 'superclass' or 'mi'
+    ds=None,                          # real PTB-XL: lends only its training split's metadata (and N_real for `ratio`)
+    ratio: float | None = None,       # instead of n_synth: ratio x N_real synthetic records (Table 2)
+    synth: dict | None = None,        # instead of both: a given synthetic set (signals, meta, targets)
+    epochs: int = 10,                 # pretraining epochs
+    fresh: bool = False,              # fresh synthetic records every epoch instead of one fixed cohort
+    cfg: TrainConfig | None = None,   # the loop's settings (default TrainConfig())
+    loss: str = 'balanced_focal',     # classification loss (supervised, joint)
+    focal_gamma: float = 1.0,         # focusing parameter of the focal losses
+    mask_ratio: float = 0.5,          # MAE/joint: the fraction of time segments hidden
+    mask_segment: int = 50,           # MAE/joint: samples per masked segment
+    mask_leads: bool = False,         # MAE/joint: hide whole leads too
+    device: str | None = None,        # over cfg.device when given
+    hparams: dict | None = None,      # architecture overrides
+    weighting: str = 'uncertainty',   # joint: 'uncertainty' (learned), 'loss_ratio' or 'fixed' loss weights
+    n_val: int | None = None,         # held-out synthetic records for early stopping
+    cache_dir=None,                   # cache of the fixed synthetic cohort
+    **cfg_overrides,                  # any other TrainConfig field, when not None
+) -> dict:                            # JSON-able summary: paths, epochs, wall time
     """Pretrain `model` with `strategy` on synthetic records (`n_synth`, or `ratio` x N_real of `ds`, or a given `synth`
     set); `ds` (real PTB-XL) only lends its training split's metadata distribution. `cfg` (default `TrainConfig()`)
     holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides` (when not None) over it.

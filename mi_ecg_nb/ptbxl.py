@@ -384,10 +384,21 @@ def _build_tables(root: Path, db: pd.DataFrame, folds: dict):
     return meta, labels
 
 # %% ../nbs/10_ptbxl.ipynb #b553a3b5
-def load_ptbxl(path: Path | str | None = None, *, sample: bool | None = None, sample_dir: Path | str | None = None,
-               cache_dir: Path | str | None = None, sampling_rate: int = 100, jobs: int = 0,
-               train_folds=(1, 2, 3, 4, 5, 6, 7, 8), val_fold: int = 9, test_fold: int = 10,
-               use_sample_when_missing: bool = True, cache: bool = True, progress: bool = True) -> PTBXL:
+def load_ptbxl(
+    path: Path | str | None = None,   # the PTB-XL v1.0.3 folder (PhysioNet layout)
+    *,
+    sample: bool | None = None,       # True: the bundled sample; None: the sample when `path` holds no PTB-XL (see below)
+    sample_dir: Path | str | None = None,  # where the bundled sample is
+    cache_dir: Path | str | None = None,   # cache the signals there (memory-mapped, keyed on the source files)
+    sampling_rate: int = 100,         # PTB-XL's 100 Hz records (the only rate read)
+    jobs: int = 0,                    # reader threads (0: two per core, at most 8)
+    train_folds=(1, 2, 3, 4, 5, 6, 7, 8),  # strat_fold values of the training split
+    val_fold: int = 9,                # the validation fold (selection: early stopping, thresholds)
+    test_fold: int = 10,              # the test fold (read only to report)
+    use_sample_when_missing: bool = True,  # with sample=None, fall back to the sample (with a warning) when `path` is absent
+    cache: bool = True,               # use and write the cache (needs `cache_dir`)
+    progress: bool = True,            # tqdm bar
+) -> PTBXL:                           # signals (n, 12, 1000) float32 mV, metadata, labels, splits
     """PTB-XL from `path`. `sample=True` loads the bundled sample at `sample_dir`; with `sample=None` the sample is
     used (with a warning) when `path` holds no PTB-XL, `use_sample_when_missing` and `sample_dir` is given. The
     signals are cached under `cache_dir` (with `cache` and a `cache_dir`); the folds choose the splits."""

@@ -536,8 +536,18 @@ def derived_columns(table: pd.DataFrame, duration: float, params: SimParams) -> 
 def _qt_exp(params: SimParams) -> float: return 1 / 3 if params.doc['timing']['qt'] == 'fridericia' else 1 / 2
 
 # %% ../nbs/20_sim_params.ipynb #bdd836b6
-def draw_params(n: int, cls='NORM', params=None, seed: int = 0, fixed: Mapping | None = None, artifacts=None,
-                hrv: bool = True, mi_base: str = 'fitted', duration: float = 10.0, rng=None) -> pd.DataFrame:
+def draw_params(
+    n: int,                           # number of records
+    cls='NORM',                       # 'NORM', 'MI', an MI territory or proportions {'NORM': .5, 'MI': .5}
+    params=None,                      # None (the shipped fitted file), a path, a dict or a SimParams
+    seed: int = 0,                    # seed of the draw (ignored when `rng` is given)
+    fixed: Mapping | None = None,     # parameters held at a value for every record
+    artifacts=None,                   # noise switches: None/True, False or e.g. {'emg': False}
+    hrv: bool = True,                 # beat-to-beat heart-rate variability
+    mi_base: str = 'fitted',          # base morphology of MI records: 'fitted' or 'norm'
+    duration: float = 10.0,           # seconds per record (for the derived beat columns)
+    rng=None,                         # a numpy Generator to draw from instead of `seed`
+) -> pd.DataFrame:                    # one row per record: class, territory, every drawn parameter, derived columns
     "The parameter table of n records (one row each): class, territory, every drawn parameter, derived columns."
     params = load_sim_params(params)
     rng = make_rng(seed, 'simulate', 'params') if rng is None else rng

@@ -121,11 +121,27 @@ def _save_predictions(path, pdata, p_val, p_test):
     return Path(path)
 
 # %% ../nbs/50_train.ipynb #f85f1f7a
-def train_classifier(ds, task: str = 'superclass', model: str = 'gru', frac: float = 1.0, seed: int = 0, out_dir=None, *,
-                     cfg: TrainConfig | None = None, loss: str = 'balanced_focal', focal_gamma: float = 1.0,
-                     finetune: str = 'full', encoder_lr_mult: float = 0.1, init=None, init_head: str = 'fresh',
-                     extra_train: dict | None = None, hparams: dict | None = None, epochs: int | None = None,
-                     device: str | None = None, **cfg_overrides) -> dict:
+def train_classifier(
+    ds,                               # a PTBXL dataset (load_ptbxl)
+    task: str = 'superclass',         # 'superclass' (5 superclasses + 23 subclasses, multi-label) or 'mi' (MI vs rest)
+    model: str = 'gru',               # 'gru' or 'transformer'
+    frac: float = 1.0,                # fraction of the real MI-positive training records kept (Table 1)
+    seed: int = 0,                    # subsetting, initialisation and training order derive from it
+    out_dir=None,                     # where the checkpoint, predictions, history and summaries go (None: nothing written)
+    *,
+    cfg: TrainConfig | None = None,   # the loop's settings (default TrainConfig(): the [train] defaults)
+    loss: str = 'balanced_focal',     # classification loss
+    focal_gamma: float = 1.0,         # focusing parameter of the focal losses
+    finetune: str = 'full',           # with `init`: 'full', 'discriminative' (encoder at encoder_lr_mult x lr) or 'linear_probe'
+    encoder_lr_mult: float = 0.1,     # the encoder's learning-rate factor of finetune='discriminative'
+    init=None,                        # a pretrained checkpoint whose encoder starts the model
+    init_head: str = 'fresh',         # with `init`: a 'fresh' head or 'keep' the pretrained one when its layout matches
+    extra_train: dict | None = None,  # synthetic records added to the training split (Table 2's base arms)
+    hparams: dict | None = None,      # architecture overrides (models.GRUConfig / TransformerConfig fields)
+    epochs: int | None = None,        # over cfg.epochs when given
+    device: str | None = None,        # over cfg.device when given
+    **cfg_overrides,                  # any other TrainConfig field, when not None
+) -> dict:                            # JSON-able summary: paths, epochs, wall time, quick val/test AUCs
     """Train a PTB-XL classifier (see the table above); returns a JSON-able summary with paths and val/test metrics.
     `cfg` (default `TrainConfig()`) holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides`
     (when not None) over it."""
