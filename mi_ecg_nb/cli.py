@@ -19,7 +19,7 @@ from .sim_fit import fit_sim_params, write_sim_params
 from .fidelity_report import fidelity_report_options, run_fidelity_report
 from .pretrain import HEAD_INIT, _check_args, check_strategy, pretrain_id, pretrain_model, pretrain_options
 from .train import run_id, train_classifier, train_options
-from . import sweep
+from .sweep import auto_preset, grid_table, run_sweep
 from .bench import BENCHES, run_bench
 
 # %% auto #0
@@ -48,10 +48,10 @@ def setting_flags(parser, section: str, keys=(), **named):
 
 RUNTIME_FLAGS = ('seed', 'device', 'log_level')
 
-def global_flags(parser, but=()):
-    "Add the global options `--seed`, `--device`, `--log-level` (the [runtime] settings) to `parser`, except `but`."
+def global_flags(parser):
+    "Add the global options `--seed`, `--device`, `--log-level` (the [runtime] settings) to `parser`."
     g = parser.add_argument_group('global options (before or after the command)')
-    return setting_flags(g, 'runtime', [k for k in RUNTIME_FLAGS if k not in but])
+    return setting_flags(g, 'runtime', RUNTIME_FLAGS)
 
 # %% ../nbs/80_cli.ipynb #d94d8b92
 def _cli_download(args, settings):
@@ -256,6 +256,39 @@ def _pretrain(sub):
     p.set_defaults(func=_cli_pretrain)
     return p
 
+# %% ../nbs/80_cli.ipynb #bc2e7303
+_SWEEP_RUNNERS = {'fake': 'mi_ecg_nb.testing:FAKE_RUNNER'}   # --runner names; others go to sweep.get_runner as they are
+
+def _sweep_runner(name: str) -> str: return _SWEEP_RUNNERS.get(name, name)
+
+def _cli_sweep(args, settings) -> int:
+    preset = auto_preset(settings) if args.preset == 'auto' else args.preset
+    res = run_sweep(preset, settings, jobs=args.jobs, dry_run=args.dry_run,
+                    reports_dir=args.reports_dir, runner=_sweep_runner(args.runner), only=args.only, summary=not args.no_summary)
+    if args.dry_run:
+        print(f'[sweep:{preset}] {len(res.runs)} runs into {res.sweep_dir}\n' + grid_table(res.runs, res.sweep_dir).to_string(index=False))
+        return 0
+    print(f'[sweep:{preset}] {len(res.ids("done"))} done, {len(res.ids("skipped"))} already finished, '
+          f'{len(res.ids("failed"))} failed in {res.seconds:.0f} s: {res.sweep_dir}')
+    for i in res.ids('failed'): print(f'  FAILED {i}: {res.status[i].get("error")}')
+    if res.summary: print(f'summary: {res.summary.get("html") or res.summary}')
+    return 0 if res.ok else 1
+
+def _sweep(sub):
+    "Add `mi-ecg sweep`."
+    p = sub.add_parser('sweep', help='run a preset grid of runs as executed report notebooks, then the summary',
+                       description='Run the [sweep:PRESET] grid of settings.ini: one executed report notebook per run in '
+                                   'reports/PRESET/RUN_ID/, then reports/PRESET/summary.ipynb and .html. Finished runs are skipped.')
+    p.add_argument('--preset', default='auto', help='preset name (demo, quick, paper, ...); auto: the best the data and machine allow')
+    p.add_argument('--jobs', type=int, default=None, help='runs in parallel worker processes (default: the preset\'s jobs)')
+    p.add_argument('--dry-run', action='store_true', help='list the grid and what is done; run nothing')
+    p.add_argument('--reports-dir', default=None, help='where the sweep folder goes (default: [paths] reports_dir)')
+    p.add_argument('--runner', default='real', help="'real' (train models) or 'fake' (check the pipeline without training)")
+    p.add_argument('--only', default=None, help='run only the run ids matching this glob, e.g. "t1-*-s0"')
+    p.add_argument('--no-summary', action='store_true', help='skip the summary notebook')
+    p.set_defaults(func=_cli_sweep)
+    return p
+
 # %% ../nbs/80_cli.ipynb #f49923ea
 def _cli_bench(args, settings):
     run_bench(args.name, settings, quick=args.quick, out=args.out)
@@ -275,10 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--settings', type=Path, default=None, help='settings.ini to use (default: the project one)')
     p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE', help='override one setting (repeatable)')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for add in (_data, _simulate, _fit_simulator, _validate, _train, _pretrain, sweep.register_cli, _bench): add(sub)
+    for add in (_data, _simulate, _fit_simulator, _validate, _train, _pretrain, _sweep, _bench): add(sub)
     global_flags(p)
-    for name, c in sub.choices.items():                         # every command takes the global options too,
-        global_flags(c, but=('device',) if name == 'sweep' else ())   # but sweep's own --device is the device of every run
+    for c in sub.choices.values(): global_flags(c)              # every command takes the global options too
     return p
 
 def _overrides(args) -> dict:

@@ -8,27 +8,26 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/sweep.html.md"""
 
 # %% ../nbs/70_sweep.ipynb #8372a23a
 from __future__ import annotations
-import argparse, errno, fnmatch, importlib, json, os, shutil, socket, sys, tempfile, time, traceback
+import errno, fnmatch, importlib, json, os, shutil, socket, sys, tempfile, time, traceback
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, export_html, get_logger,
-                              load_settings, make_rng, template_path)
-from .evaluate import SUPERCLASSES, eval_options, evaluate_predictions, save_figures, write_metrics
+                              load_settings, template_path)
+from .evaluate import eval_options, evaluate_predictions, save_figures, write_metrics
 
 # %% auto #0
-__all__ = ['MODELS', 'ARM_STRATEGIES', 'TABLES', 'log', 'FAKE_RUNNER', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE',
-           'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner',
-           'get_runner', 'fake_run_one', 'fake_pretrain_one', 'fake_describe_data', 'FakeRunner', 'real_describe_data',
-           'finetune_head', 'real_run_one', 'synthetic_records', 'real_pretrain_one', 'sweep_lock', 'check_writable',
-           'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate', 'render_report',
-           'execute_run', 'SweepResult', 'grid_table', 'run_sweep', 'make_fake_sweep', 'run_summary', 'auto_preset',
-           'register_cli']
+__all__ = ['MODELS', 'ARM_STRATEGIES', 'TABLES', 'log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT',
+           'PARTIAL_REPORT', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner', 'get_runner',
+           'real_describe_data', 'finetune_head', 'real_run_one', 'synthetic_records', 'real_pretrain_one',
+           'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
+           'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'grid_table', 'run_sweep',
+           'run_summary', 'auto_preset']
 
 # %% ../nbs/70_sweep.ipynb #d92fedec
 MODELS = ('gru', 'transformer')
@@ -154,7 +153,7 @@ def make_grid(settings: Settings, preset: str, device: str | None = None) -> lis
 # %% ../nbs/70_sweep.ipynb #d586a699
 @dataclass(frozen=True)
 class Runner:
-    "The training calls a sweep makes, injected (see `get_runner`; `FakeRunner` has the same four attributes)."
+    "The training calls a sweep makes, injected (see `get_runner`; `testing.FakeRunner` has the same four attributes)."
     name: str
     run_one: Callable
     pretrain_one: Callable
@@ -163,69 +162,16 @@ class Runner:
 def _is_runner(r) -> bool: return all(hasattr(r, a) for a in ('name', 'run_one', 'pretrain_one', 'describe_data'))
 
 def get_runner(name: str | Runner = 'real') -> Runner:
-    "'real' (mi_ecg_nb.train / pretrain), 'fake' (synthetic predictions), 'package.module:attribute', or a runner object."
+    "'real' (mi_ecg_nb.train / pretrain), 'package.module:attribute' (e.g. 'mi_ecg_nb.testing:FAKE_RUNNER'), or a runner object."
     if not isinstance(name, str) and _is_runner(name): return name
-    if name == 'fake': return FAKE_RUNNER
     if name == 'real': return REAL_RUNNER
     mod, _, attr = str(name).partition(':')
     try: r = getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError, ValueError) as e:
-        _bad('unknown runner', expected="'real', 'fake' or 'package.module:attribute' naming a Runner", found=repr(name),
-             fix='pass --runner real') 
+    except (ImportError, AttributeError, ValueError):
+        _bad('unknown runner', expected="'real' or 'package.module:attribute' naming a Runner", found=repr(name),
+             fix="pass --runner real (or --runner fake); in Python, runner='mi_ecg_nb.testing:FAKE_RUNNER' is the fake one")
     if not _is_runner(r): _bad('not a Runner', expected='a mi_ecg_nb.sweep.Runner', found=type(r).__name__)
     return r
-
-# %% ../nbs/70_sweep.ipynb #16f8c6f0
-def _fake_labels(task: str, n: int, split: str):
-    "Fixed labels and ids of a fake test/validation fold (the same for every run, as a real fold is)."
-    rng = make_rng(0, 'fake-data', task, split)
-    k = 1 if task == 'mi' else len(SUPERCLASSES)
-    y = (rng.random((n, k)) < 0.3).astype(np.int8); y[0], y[1] = 0, 1
-    norm_only = (y.sum(1) == 0) & (rng.random(n) < 0.6)
-    return y, np.arange(n) + (1 if split == 'val' else 10_001), norm_only
-
-# %% ../nbs/70_sweep.ipynb #39543bbc
-def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
-    "Fake training: predictions whose quality grows with pretraining, frac and ratio; writes predictions.npz and history.csv."
-    out_dir = Path(out_dir); d = dict(columns=np.array(['MI'] if spec.task == 'mi' else list(SUPERCLASSES)))
-    skill = 0.7 + 0.5 * spec.frac + 0.4 * spec.pretrained + 0.3 * min(spec.ratio, 1.0) + 0.1 * (spec.model == 'transformer')
-    for split, n in (('val', 300), ('test', 400)):
-        y, ids, norm_only = _fake_labels(spec.task, n, split)
-        z = skill * (2 * y - 1) + make_rng(spec.seed, 'fake-noise', spec.run_id, split).normal(0, 1.5, y.shape)
-        d.update({f'{split}_probs': 1 / (1 + np.exp(-z)), f'{split}_labels': y, f'{split}_ids': ids})
-        if spec.task == 'mi': d[f'{split}_mi_vs_norm'] = np.where(y[:, 0] == 1, 1, np.where(norm_only, 0, -1))
-    with atomic_path(out_dir / 'predictions.npz') as t:
-        with open(t, 'wb') as f: np.savez(f, **d)
-    ep = np.arange(1, spec.epochs + 1)
-    pd.DataFrame(dict(epoch=ep, train_loss=0.7 / ep ** 0.5, val_loss=0.75 / ep ** 0.4, val_auc=0.9 - 0.2 / ep)).to_csv(out_dir / 'history.csv', index=False)
-    return dict(is_sample=False, fake=True, n_train=1000, init=spec.init)
-
-def fake_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
-    "Fake pretraining: writes a small checkpoint file."
-    atomic_write_text(Path(out_dir) / 'checkpoint.json', json.dumps(ps.to_dict()))
-    return Path(out_dir) / 'checkpoint.json'
-
-def fake_describe_data(data: str, settings: Settings | None = None) -> dict: return dict(kind='fake', data=data)
-
-@dataclass
-class FakeRunner:
-    "The fake runner; for tests it fails (`fail`), crashes its process (`crash`) or sleeps (`sleep`, seconds) on chosen run ids and pretraining keys."
-    fail: tuple | list = ()
-    sleep: dict = field(default_factory=dict)
-    crash: tuple | list = ()
-    name: ClassVar[str] = 'fake'
-
-    def _hooks(self, name: str):
-        if name in self.fail: raise RuntimeError(f'fake failure of {name} (FakeRunner.fail)')
-        if name in self.sleep: time.sleep(float(self.sleep[name]))
-        if name in self.crash: os._exit(70)                 # as a segfault or an out-of-memory kill would
-    def run_one(self, spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
-        self._hooks(spec.run_id); return fake_run_one(spec, out_dir, settings)
-    def pretrain_one(self, ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
-        self._hooks(ps.key); return fake_pretrain_one(ps, out_dir, settings)
-    def describe_data(self, data: str, settings: Settings | None = None) -> dict: return fake_describe_data(data, settings)
-
-FAKE_RUNNER = FakeRunner()
 
 # %% ../nbs/70_sweep.ipynb #dd1cf5e6
 def _load_data(data: str, settings: Settings):
@@ -364,7 +310,7 @@ def _failed(d: Path, e: BaseException) -> dict:
     return dict(status='failed', error=msg)
 
 # %% ../nbs/70_sweep.ipynb #b7d4a2e9
-def _runner_name(runner) -> str: return runner if isinstance(runner, str) else runner.name
+def _runner_name(runner) -> str: return get_runner(runner).name
 
 def _save_fig(fig, dest: Path):
     import matplotlib.pyplot as plt
@@ -609,20 +555,6 @@ def _run_all(res, todo, jobs, extra, isolate=True):
         (log.warning if out['status'] == 'failed' else log.info)(f'{r.run_id}: {out["status"]}' + (' (report rendered)' if out.get('report') else '')
                                                                   + (f' ({out.get("error")})' if out['status'] == 'failed' else ''))
 
-# %% ../nbs/70_sweep.ipynb #e1f7c2b8
-def make_fake_sweep(dest: Path, preset: str = 'demo', settings: Settings | None = None) -> Path:
-    "A sweep folder filled by the fake runner without papermill (for the summary template's default parameters)."
-    settings = settings or load_settings()
-    dest = Path(dest) / preset
-    for r in make_grid(settings, preset):
-        d = dest / r.run_id; d.mkdir(parents=True, exist_ok=True)
-        fake_run_one(replace(r, epochs=3), d, settings)
-        atomic_write_text(d / 'config.json', json.dumps(dict(run_id=r.run_id, spec=r.to_dict(), runner='fake')))
-        write_metrics(dict(evaluate_predictions(d / 'predictions.npz', n_boot=200), demo=False, fake=True), d / 'metrics.json')
-    atomic_write_text(dest / 'sweep.json', json.dumps(dict(preset=preset, runner='fake', data=dict(kind='fake'), demo=False,
-                                                           description='fake runs (no training) to show the summary layout')))
-    return dest
-
 # %% ../nbs/70_sweep.ipynb #c85af2e5
 def run_summary(sweep_dir: Path, settings: Settings | None = None, template: Path | None = None) -> dict:
     "Execute the summary template into sweep_dir/summary.ipynb and export summary.html; returns {'status', ...}."
@@ -644,33 +576,3 @@ def auto_preset(settings: Settings) -> str:
     except MiEcgError: return 'demo'
     import torch
     return 'paper' if torch.cuda.is_available() else 'quick'
-
-def _cli_sweep(args, settings: Settings) -> int:
-    preset = auto_preset(settings) if args.preset == 'auto' else args.preset
-    res = run_sweep(preset, settings, jobs=args.jobs, device=args.sweep_device, dry_run=args.dry_run,
-                    reports_dir=args.reports_dir, runner=args.runner, only=args.only, summary=not args.no_summary)
-    if args.dry_run:
-        print(f'[sweep:{preset}] {len(res.runs)} runs into {res.sweep_dir}\n' + grid_table(res.runs, res.sweep_dir).to_string(index=False))
-        return 0
-    print(f'[sweep:{preset}] {len(res.ids("done"))} done, {len(res.ids("skipped"))} already finished, '
-          f'{len(res.ids("failed"))} failed in {res.seconds:.0f} s: {res.sweep_dir}')
-    for i in res.ids('failed'): print(f'  FAILED {i}: {res.status[i].get("error")}')
-    if res.summary: print(f'summary: {res.summary.get("html") or res.summary}')
-    return 0 if res.ok else 1
-
-# %% ../nbs/70_sweep.ipynb #bc2e7303
-def register_cli(sub):
-    "Add `mi-ecg sweep` to an argparse subparsers object."
-    p = sub.add_parser('sweep', help='run a preset grid of runs as executed report notebooks, then the summary',
-                       description='Run the [sweep:PRESET] grid of settings.ini: one executed report notebook per run in '
-                                   'reports/PRESET/RUN_ID/, then reports/PRESET/summary.ipynb and .html. Finished runs are skipped.')
-    p.add_argument('--preset', default='auto', help='preset name (demo, quick, paper, ...); auto: the best the data and machine allow')
-    p.add_argument('--jobs', type=int, default=None, help='runs in parallel worker processes (default: the preset\'s jobs)')
-    p.add_argument('--device', dest='sweep_device', default=None, help='device of every run: cpu, cuda, cuda:N, auto')
-    p.add_argument('--dry-run', action='store_true', help='list the grid and what is done; run nothing')
-    p.add_argument('--reports-dir', default=None, help='where the sweep folder goes (default: [paths] reports_dir)')
-    p.add_argument('--runner', default='real', help="'real' (train models) or 'fake' (check the pipeline without training)")
-    p.add_argument('--only', default=None, help='run only the run ids matching this glob, e.g. "t1-*-s0"')
-    p.add_argument('--no-summary', action='store_true', help='skip the summary notebook')
-    p.set_defaults(func=_cli_sweep)
-    return p

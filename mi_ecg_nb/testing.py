@@ -1,4 +1,4 @@
-"""Fixtures and fakes for tests: a tiny PTB-XL tree, a local HTTP server, fake predictions and toy ECGs.
+"""Fixtures and fakes for tests: a tiny PTB-XL tree, a local HTTP server, fake predictions, toy ECGs, the sweep's fake runner and fake sweep folder.
 
 Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/testing.html.md"""
 
@@ -6,18 +6,22 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/testing.html.md"""
 
 # %% ../nbs/75_testing.ipynb #62c6f971
 from __future__ import annotations
-import shutil, warnings
+import json, os, shutil, time, warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .config import make_rng
+from .config import Settings, atomic_path, atomic_write_text, load_settings, make_rng
 from .ptbxl import FS, LEADS, N_SAMPLES, _bundled_scp_statements
-from .evaluate import SUPERCLASSES
+from .evaluate import SUPERCLASSES, evaluate_predictions, write_metrics
+from .sweep import PretrainSpec, RunSpec, make_grid
 
 # %% auto #0
-__all__ = ['make_fixture_ptbxl', 'serve_directory', 'fake_predictions', 'toy_ecgs']
+__all__ = ['FAKE_RUNNER', 'make_fixture_ptbxl', 'serve_directory', 'fake_predictions', 'toy_ecgs', 'fake_run_one',
+           'fake_pretrain_one', 'fake_describe_data', 'FakeRunner', 'make_fake_sweep']
 
 # %% ../nbs/75_testing.ipynb #283648d7
 _FIXTURE_CODES = [{'NORM': 100.0, 'SR': 0.0}, {'IMI': 100.0, 'SR': 0.0}, {'AMI': 80.0, 'ASMI': 50.0},
@@ -99,3 +103,69 @@ def toy_ecgs(n: int, seed: int = 0, gain: float = 1.0, fs: float = 100) -> np.nd
             g = np.linspace(-0.6, 1.4, 12) * rng.normal(1, 0.15, 12) * gain
             out[i] = g[:, None] * e[None, :int(10 * fs)] + rng.normal(0, 0.02, (12, int(10 * fs)))
     return out
+
+# %% ../nbs/75_testing.ipynb #16f8c6f0
+def _fake_labels(task: str, n: int, split: str):
+    "Fixed labels and ids of a fake test/validation fold (the same for every run, as a real fold is)."
+    rng = make_rng(0, 'fake-data', task, split)
+    k = 1 if task == 'mi' else len(SUPERCLASSES)
+    y = (rng.random((n, k)) < 0.3).astype(np.int8); y[0], y[1] = 0, 1
+    norm_only = (y.sum(1) == 0) & (rng.random(n) < 0.6)
+    return y, np.arange(n) + (1 if split == 'val' else 10_001), norm_only
+
+# %% ../nbs/75_testing.ipynb #39543bbc
+def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
+    "Fake training: predictions whose quality grows with pretraining, frac and ratio; writes predictions.npz and history.csv."
+    out_dir = Path(out_dir); d = dict(columns=np.array(['MI'] if spec.task == 'mi' else list(SUPERCLASSES)))
+    skill = 0.7 + 0.5 * spec.frac + 0.4 * spec.pretrained + 0.3 * min(spec.ratio, 1.0) + 0.1 * (spec.model == 'transformer')
+    for split, n in (('val', 300), ('test', 400)):
+        y, ids, norm_only = _fake_labels(spec.task, n, split)
+        z = skill * (2 * y - 1) + make_rng(spec.seed, 'fake-noise', spec.run_id, split).normal(0, 1.5, y.shape)
+        d.update({f'{split}_probs': 1 / (1 + np.exp(-z)), f'{split}_labels': y, f'{split}_ids': ids})
+        if spec.task == 'mi': d[f'{split}_mi_vs_norm'] = np.where(y[:, 0] == 1, 1, np.where(norm_only, 0, -1))
+    with atomic_path(out_dir / 'predictions.npz') as t:
+        with open(t, 'wb') as f: np.savez(f, **d)
+    ep = np.arange(1, spec.epochs + 1)
+    pd.DataFrame(dict(epoch=ep, train_loss=0.7 / ep ** 0.5, val_loss=0.75 / ep ** 0.4, val_auc=0.9 - 0.2 / ep)).to_csv(out_dir / 'history.csv', index=False)
+    return dict(is_sample=False, fake=True, n_train=1000, init=spec.init)
+
+def fake_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
+    "Fake pretraining: writes a small checkpoint file."
+    atomic_write_text(Path(out_dir) / 'checkpoint.json', json.dumps(ps.to_dict()))
+    return Path(out_dir) / 'checkpoint.json'
+
+def fake_describe_data(data: str, settings: Settings | None = None) -> dict: return dict(kind='fake', data=data)
+
+@dataclass
+class FakeRunner:
+    "The fake runner; for tests it fails (`fail`), crashes its process (`crash`) or sleeps (`sleep`, seconds) on chosen run ids and pretraining keys."
+    fail: tuple | list = ()
+    sleep: dict = field(default_factory=dict)
+    crash: tuple | list = ()
+    name: ClassVar[str] = 'fake'
+
+    def _hooks(self, name: str):
+        if name in self.fail: raise RuntimeError(f'fake failure of {name} (FakeRunner.fail)')
+        if name in self.sleep: time.sleep(float(self.sleep[name]))
+        if name in self.crash: os._exit(70)                 # as a segfault or an out-of-memory kill would
+    def run_one(self, spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
+        self._hooks(spec.run_id); return fake_run_one(spec, out_dir, settings)
+    def pretrain_one(self, ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
+        self._hooks(ps.key); return fake_pretrain_one(ps, out_dir, settings)
+    def describe_data(self, data: str, settings: Settings | None = None) -> dict: return fake_describe_data(data, settings)
+
+FAKE_RUNNER = FakeRunner()
+
+# %% ../nbs/75_testing.ipynb #e1f7c2b8
+def make_fake_sweep(dest: Path, preset: str = 'demo', settings: Settings | None = None) -> Path:
+    "A sweep folder filled by the fake runner without papermill (for the summary template's default parameters)."
+    settings = settings or load_settings()
+    dest = Path(dest) / preset
+    for r in make_grid(settings, preset):
+        d = dest / r.run_id; d.mkdir(parents=True, exist_ok=True)
+        fake_run_one(replace(r, epochs=3), d, settings)
+        atomic_write_text(d / 'config.json', json.dumps(dict(run_id=r.run_id, spec=r.to_dict(), runner='fake')))
+        write_metrics(dict(evaluate_predictions(d / 'predictions.npz', n_boot=200), demo=False, fake=True), d / 'metrics.json')
+    atomic_write_text(dest / 'sweep.json', json.dumps(dict(preset=preset, runner='fake', data=dict(kind='fake'), demo=False,
+                                                           description='fake runs (no training) to show the summary layout')))
+    return dest

@@ -8,9 +8,11 @@ import pytest
 
 from mi_ecg_nb.config import ConfigError, MiEcgError, load_settings
 from mi_ecg_nb import sweep as sw
-from mi_ecg_nb.sweep import FakeRunner, make_grid, run_sweep, sweep_lock
+from mi_ecg_nb.sweep import make_grid, run_sweep, sweep_lock
+from mi_ecg_nb.testing import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[1]
+FAKE = 'mi_ecg_nb.testing:FAKE_RUNNER'                 # the fake runner by name, as workers and templates get it
 
 TINY = """
 [paths]
@@ -50,18 +52,27 @@ def tiny(tmp_path):
 
 
 def test_dry_run_and_grid(tiny, capsys):
-    res = run_sweep('tiny', tiny, dry_run=True, runner='fake')
+    res = run_sweep('tiny', tiny, dry_run=True, runner=FAKE)
     assert [r.run_id for r in res.runs] == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0', 't2-gru-base-ratio0-s0']
     assert not res.sweep_dir.exists()                                     # a dry run writes nothing
-    import argparse
-    ap = argparse.ArgumentParser(); sw.register_cli(ap.add_subparsers())
-    args = ap.parse_args(['sweep', '--preset', 'tiny', '--dry-run'])
+    from mi_ecg_nb.cli import build_parser
+    args = build_parser().parse_args(['sweep', '--preset', 'tiny', '--dry-run'])
     assert args.func(args, tiny) == 0
     assert 't1-gru-supervised-frac1-s0' in capsys.readouterr().out
 
 
+def test_cli_runner_fake(tiny):
+    "`mi-ecg sweep --runner fake` runs the fake runner of mi_ecg_nb.testing by its name; sweep.json records 'fake'."
+    from mi_ecg_nb.cli import run_command
+    argv = ['--settings', str(tiny.file), 'sweep', '--preset', 'tiny', '--runner', 'fake', '--only', 't2-*', '--no-summary']
+    assert run_command(argv, env={}) == 0
+    sd = Path(tiny.path('reports_dir')) / 'tiny'
+    assert json.loads((sd / 'sweep.json').read_text())['runner'] == 'fake'
+    assert json.loads((sd / 't2-gru-base-ratio0-s0' / 'config.json').read_text())['runner'] == 'fake'
+
+
 def test_tiny_sweep_end_to_end_then_skipped(tiny):
-    res = run_sweep('tiny', tiny, runner='fake', only='t1-*', jobs=2)
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t1-*', jobs=2)
     assert res.ok, res.status
     assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0']
     sd = res.sweep_dir
@@ -84,7 +95,7 @@ def test_tiny_sweep_end_to_end_then_skipped(tiny):
     assert {v['status'] for v in status['runs'].values()} == {'done'}
     # re-run: everything is skipped, the pretraining is not recomputed, nothing is rewritten
     stamps = {p: p.stat().st_mtime_ns for p in [*sd.glob('*/metrics.json'), pdir / 'done.json']}
-    res2 = run_sweep('tiny', tiny, runner='fake', only='t1-*', summary=False)
+    res2 = run_sweep('tiny', tiny, runner=FAKE, only='t1-*', summary=False)
     assert sorted(res2.ids('skipped')) == sorted(res.ids('done')) and res2.pretrain == {}
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
 
@@ -98,7 +109,7 @@ def test_failed_run_keeps_its_error_and_sweep_goes_on(tiny):
     assert 'fake failure' in (d / 'error.txt').read_text() and 'Traceback' in (d / 'error.txt').read_text()
     status = json.loads((res.sweep_dir / 'sweep.json').read_text())
     assert status['runs']['t1-gru-base-frac1-s0']['status'] == 'failed' and status['runner'] == 'fake'
-    res = run_sweep('tiny', tiny, runner='fake', summary=False, only='t*-gru-base-*')   # the failed run is redone
+    res = run_sweep('tiny', tiny, runner=FAKE, summary=False, only='t*-gru-base-*')   # the failed run is redone
     assert res.ids('done') == ['t1-gru-base-frac1-s0'] and res.ids('skipped') == ['t2-gru-base-ratio0-s0']
 
 
@@ -139,7 +150,7 @@ def test_killed_sweep_resumes(tiny, tmp_path):
     rendered in a papermill kernel): its workers and kernels exit, the slow run has no metrics.json, and the next
     sweep takes over the stale lock and redoes it."""
     slow = 't1-gru-supervised-frac1-s0'
-    code = ('import sys; from mi_ecg_nb.config import load_settings; from mi_ecg_nb.sweep import FakeRunner, run_sweep; '
+    code = ('import sys; from mi_ecg_nb.config import load_settings; from mi_ecg_nb.sweep import run_sweep; from mi_ecg_nb.testing import FakeRunner; '
             'run_sweep("tiny", load_settings(sys.argv[1]), runner=FakeRunner(sleep={sys.argv[2]: 120}), only="t1-*", '
             'summary=False, jobs=2, isolate=True)')
     p = subprocess.Popen([sys.executable, '-c', code, str(tiny.file), slow], start_new_session=True,
@@ -166,7 +177,7 @@ def test_killed_sweep_resumes(tiny, tmp_path):
     assert (sd / 't1-gru-base-frac1-s0' / 'metrics.json').is_file()
     assert not (sd / slow / 'metrics.json').exists() and not (sd / slow / 'report.ipynb').exists()   # killed mid-way: not finished
     assert (sd / sw.LOCK_NAME).is_file()                               # the dead sweep's lock is left behind
-    res = run_sweep('tiny', tiny, runner='fake', only='t1-*', summary=False)   # takes over the stale lock
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t1-*', summary=False)   # takes over the stale lock
     assert res.ids('skipped') == ['t1-gru-base-frac1-s0'] and res.ids('done') == [slow]
     assert (sd / slow / 'metrics.json').is_file() and not (sd / sw.LOCK_NAME).exists()
 
@@ -180,7 +191,7 @@ def test_missing_report_is_rendered_again_without_retraining(tiny):
     """A finished run (metrics.json) whose report is missing (here: left partial, as by a sweep killed while
     rendering) gets only its report rendered on the next sweep: with training made to fail, nothing else changes."""
     rid = 't2-gru-base-ratio0-s0'
-    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t2-*', summary=False)
     d = res.sweep_dir / rid
     before = _folder(d)
     (d / 'report.ipynb').rename(d / sw.PARTIAL_REPORT)
@@ -197,14 +208,14 @@ def test_missing_report_is_rendered_again_without_retraining(tiny):
 def test_template_reports_a_finished_run_and_trains_only_if_asked(tiny, tmp_path):
     "The run report template by hand: on a finished folder it only reads (a runner that cannot load is never used); on an empty one it trains."
     rid = 't2-gru-base-ratio0-s0'
-    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t2-*', summary=False)
     d = res.sweep_dir / rid
     before, tpl = _folder(d), sw.template_path(sw.RUN_TEMPLATE, tiny.file)
     sw._papermill(tpl, tmp_path / 'by-hand.ipynb', dict(out_dir=str(d), train_if_missing=True, runner='nosuch.module:x'))
     assert _folder(d) == before and rid in (tmp_path / 'by-hand.ipynb').read_text()
     e2e = tmp_path / 'e2e'                                              # one notebook end to end: train, then report
     sw._papermill(tpl, tmp_path / 'e2e.ipynb', dict(out_dir=str(e2e), spec_json=json.dumps(make_grid(tiny, 'tiny')[2].to_dict()),
-                                                    settings_file=str(tiny.file), runner='fake', n_boot=100))
+                                                    settings_file=str(tiny.file), runner=FAKE, n_boot=100))
     m = json.loads((e2e / 'metrics.json').read_text())
     assert m['run_id'] == rid and m['bootstrap']['n_boot'] == 100 and (e2e / 'roc.png').is_file()
     with pytest.raises(Exception, match='the run is not finished'):
@@ -220,7 +231,7 @@ def test_failed_report_of_a_finished_run(tiny, tmp_path):
     nb['cells'].append(dict(cell_type='code', execution_count=None, id='b0rk', metadata={}, outputs=[], source=['raise ValueError("broken template")']))
     bad.write_text(json.dumps(nb))
     sref, d = sw.settings_ref(tiny), Path(tiny.path('reports_dir')) / 'tiny' / rid
-    out = sw.execute_run(make_grid(tiny, 'tiny')[2], d, sref, 'fake', template=bad)
+    out = sw.execute_run(make_grid(tiny, 'tiny')[2], d, sref, FAKE, template=bad)
     assert out['status'] == 'failed' and out['error'].startswith('its report failed') and 'broken template' in out['error']
     assert (d / 'metrics.json').is_file() and (d / sw.PARTIAL_REPORT).is_file() and not (d / 'report.ipynb').exists()
     before = _folder(d)
@@ -235,13 +246,13 @@ def test_lock_stops_a_second_sweep(tiny):
     sd.mkdir(parents=True)
     with sweep_lock(sd):
         with pytest.raises(MiEcgError, match='another sweep is writing'):
-            run_sweep('tiny', tiny, runner='fake')
+            run_sweep('tiny', tiny, runner=FAKE)
 
 
 def test_unknown_preset_and_malformed_grid(tmp_path):
     s = _settings(tmp_path)
     with pytest.raises(MiEcgError, match='unknown sweep preset'):
-        run_sweep('nope', s, runner='fake')
+        run_sweep('nope', s, runner=FAKE)
     s = _settings(tmp_path, '\n[sweep:bad]\ntable1_arms = gru-base,cnn-base\n')
     with pytest.raises(MiEcgError, match="malformed arm 'cnn-base'"):
         run_sweep('bad', s, dry_run=True)
@@ -259,7 +270,7 @@ def test_unknown_preset_and_malformed_grid(tmp_path):
 def test_reports_folder_not_writable(tiny, tmp_path):
     (tmp_path / 'afile').write_text('x')
     with pytest.raises(MiEcgError, match='not writable'):
-        run_sweep('tiny', tiny, runner='fake', reports_dir=tmp_path / 'afile' / 'reports')
+        run_sweep('tiny', tiny, runner=FAKE, reports_dir=tmp_path / 'afile' / 'reports')
 
 
 def test_disk_full_while_writing_metrics(tiny, monkeypatch):
@@ -271,13 +282,13 @@ def test_disk_full_while_writing_metrics(tiny, monkeypatch):
         return real(self, *a, **k)
     monkeypatch.setattr(Path, 'write_text', full)
     with pytest.raises(MiEcgError, match='disk full while writing') as e:
-        run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False, isolate=False)
+        run_sweep('tiny', tiny, runner=FAKE, only='t2-*', summary=False, isolate=False)
     assert 'rerun' in str(e.value)
     d = Path(tiny.path('reports_dir')) / 'tiny' / 't2-gru-base-ratio0-s0'
     assert not (d / 'metrics.json').exists() and not list(d.glob('.metrics.json.*'))
     assert not (d.parent / sw.LOCK_NAME).exists()                      # the lock is released
     monkeypatch.setattr(Path, 'write_text', real)
-    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)   # space is back: the run is redone
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t2-*', summary=False)   # space is back: the run is redone
     assert res.ids('done') == ['t2-gru-base-ratio0-s0']
 
 
@@ -291,12 +302,12 @@ def test_write_metrics_disk_full_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_sweep_folder_never_mixes_data(tiny):
-    res = run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t2-*', summary=False)
     status = json.loads((res.sweep_dir / 'sweep.json').read_text())
     status['data']['kind'] = 'full'
     (res.sweep_dir / 'sweep.json').write_text(json.dumps(status))
     with pytest.raises(MiEcgError, match='other data'):
-        run_sweep('tiny', tiny, runner='fake', only='t2-*', summary=False)
+        run_sweep('tiny', tiny, runner=FAKE, only='t2-*', summary=False)
 
 
 def test_template_path():
