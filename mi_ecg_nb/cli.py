@@ -178,7 +178,7 @@ def _cli_validate(args, settings):
     f = settings.fidelity                                   # [fidelity], with the flags applied
     p = run_fidelity_report(n_per_class=f.n_per_class, out_dir=args.out, **fidelity_report_options(settings),
                             params_file=settings.simulate.params_file, split=f.split, data=args.data,
-                            n_perm=f.n_perm, n_jobs=f.jobs, run_id=args.run_id,
+                            n_perm=f.n_perm, jobs=f.jobs, run_id=args.run_id,
                             html=not args.no_html, progress=True)
     print(p)
     return 0

@@ -8,7 +8,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/models.html.md"""
 # %% ../nbs/40_models.ipynb #67cebe0c
 from __future__ import annotations
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np

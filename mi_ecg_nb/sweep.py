@@ -17,12 +17,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, export_html, get_logger,
-                              load_settings, template_path)
+from .config import (MODELS, MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, export_html,
+                              get_logger, load_settings, template_path)
 from .evaluate import eval_options, evaluate_predictions, save_figures, write_metrics
 
 # %% auto #0
-__all__ = ['MODELS', 'ARM_STRATEGIES', 'TABLES', 'log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT',
+__all__ = ['ARM_STRATEGIES', 'TABLES', 'log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT',
            'PARTIAL_REPORT', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'Runner', 'get_runner',
            'real_describe_data', 'finetune_head', 'real_run_one', 'synthetic_records', 'real_pretrain_one',
            'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
@@ -30,7 +30,6 @@ __all__ = ['MODELS', 'ARM_STRATEGIES', 'TABLES', 'log', 'REAL_RUNNER', 'RUN_TEMP
            'run_summary', 'auto_preset']
 
 # %% ../nbs/70_sweep.ipynb #d92fedec
-MODELS = ('gru', 'transformer')
 ARM_STRATEGIES = ('base', 'supervised', 'mae', 'joint')   # a run's arm: from scratch, or one of pretrain.STRATEGIES
 TABLES = {'t1': 'superclass', 't2': 'mi'}
 log = get_logger('sweep')
