@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 # %% auto #0
-__all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'TrainConfig', 'parse_value',
-           'Section', 'Settings', 'find_settings_file', 'load_settings', 'make_rng', 'derive_seed', 'torch_generator',
-           'seed_everything', 'get_device', 'apply_runtime', 'setup_logging', 'get_logger', 'atomic_path',
-           'atomic_write_text', 'cache_key', 'jsonable', 'template_path', 'export_html']
+__all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'with_overrides', 'TrainConfig',
+           'parse_value', 'Section', 'Settings', 'find_settings_file', 'load_settings', 'make_rng', 'derive_seed',
+           'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging', 'get_logger',
+           'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -54,6 +54,10 @@ class Field:
 def _setting(default, doc: str, choices=None, lo=None, hi=None):
     "A dataclass field that is also a settings key: its doc and allowed values go in the field's metadata."
     return field(default=default, metadata=dict(doc=doc, choices=choices, lo=lo, hi=hi))
+
+def with_overrides(kw: dict, overrides: dict) -> dict:
+    "`kw` updated with the `overrides` that are not None: how every `*_options(settings, **overrides)` helper merges."
+    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -99,7 +103,7 @@ class TrainConfig:
 
     def override(self, **overrides) -> 'TrainConfig':
         "A copy with the `overrides` that are not None."
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(self, **with_overrides({}, overrides))
 
     def to_dict(self) -> dict: return asdict(self)
 

@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
-from .config import MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, get_logger, jsonable, make_rng
+from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, get_logger, jsonable, make_rng,
+                              with_overrides)
 from .ptbxl import SUPERCLASSES as _SUPER
 
 # %% auto #0
@@ -389,7 +390,7 @@ def eval_options(settings: Settings, **overrides) -> dict:
     "Keyword arguments of `evaluate_predictions` from the settings' [evaluate] section; non-None `overrides` win."
     e = settings.evaluate
     kw = dict(n_boot=e.n_boot, seed=e.bootstrap_seed, rule=e.threshold_rule, n_bins=e.n_bins)
-    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+    return with_overrides(kw, overrides)
 
 # %% ../nbs/15_evaluate.ipynb #151286e3
 def metrics_table(metrics: dict) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .config import (MiEcgError, Settings, atomic_write_text, derive_seed, export_html, make_rng,
-                              template_path)
+                              template_path, with_overrides)
 from .fidelity import lead_mean_std, log
 
 CLASSES = ('NORM', 'MI')
@@ -99,7 +99,7 @@ def fidelity_options(settings: Settings, **overrides) -> dict:
     "Keyword arguments of `load_fidelity_inputs` from the settings (PTB-XL, cache, [simulate] params_file); non-None `overrides` win."
     from mi_ecg_nb.ptbxl import ptbxl_options
     kw = dict(ptbxl=ptbxl_options(settings), cache_dir=settings.path('cache_dir'), params_file=settings.simulate.params_file or None)
-    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+    return with_overrides(kw, overrides)
 
 # %% ../nbs/31_fidelity_report.ipynb #25985d7f
 def run_fidelity_report(n_per_class: int = 500, seed: int = 0, out_dir=None, *, reports_dir=None,
@@ -135,4 +135,4 @@ def fidelity_report_options(settings: Settings, **overrides) -> dict:
     "Keyword arguments of `run_fidelity_report` from the settings (seed, reports folder, settings file, overrides, template)."
     kw = dict(seed=settings.runtime.seed, reports_dir=settings.path('reports_dir'), settings_file=settings.file,
               settings_overrides=settings.overrides(), template=template_path('91_fidelity_report.ipynb', settings.file))
-    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+    return with_overrides(kw, overrides)

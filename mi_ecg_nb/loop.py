@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/loop.html.md"""
 
 # %% ../nbs/42_loop.ipynb #3f1ca603
 from __future__ import annotations
-import math, time
+import json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .config import (MiEcgError, TrainConfig, atomic_path, get_device, get_logger, seed_everything,
-                              torch_generator)
+from .config import (MiEcgError, TrainConfig, atomic_path, atomic_write_text, get_device, get_logger,
+                              jsonable, seed_everything, torch_generator)
 from .evaluate import macro_auc
 from .models import model_from_arch
 
@@ -27,7 +27,8 @@ log = get_logger('loop')
 
 # %% auto #0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'Objective', 'to_tensors', 'n_rows', 'take', 'warmup_cosine', 'param_groups',
-           'save_checkpoint', 'load_checkpoint', 'predict', 'FitResult', 'evaluate_objective', 'plot_history', 'fit']
+           'save_checkpoint', 'write_run_files', 'load_checkpoint', 'predict', 'FitResult', 'evaluate_objective',
+           'plot_history', 'fit']
 
 # %% ../nbs/42_loop.ipynb #581d9e89
 @runtime_checkable
@@ -102,6 +103,13 @@ def save_checkpoint(path, model: nn.Module, objective=None, config: dict | None 
               objective=objective.state_dict() if isinstance(objective, nn.Module) else None, **extra)
     with atomic_path(path) as t: torch.save(ck, t)
     return Path(path)
+
+def write_run_files(out: Path, config: dict, result: dict, kind: str, **paths) -> dict:
+    "Write a run folder's `config.json` and `<kind>_result.json` atomically; `result` gains the paths of the run's files."
+    atomic_write_text(out / 'config.json', json.dumps(jsonable(config), indent=1))
+    result.update(out_dir=str(out), checkpoint=str(out / 'checkpoint.pt'), history=str(out / 'history.csv'), **paths)
+    atomic_write_text(out / f'{kind}_result.json', json.dumps(jsonable(result), indent=1))
+    return result
 
 def load_checkpoint(path, device='cpu') -> tuple[nn.Module, dict]:
     "(model with the saved weights, in eval mode; the checkpoint dict)."

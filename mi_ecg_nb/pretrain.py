@@ -9,7 +9,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/pretrain.html.md"""
 
 # %% ../nbs/45_pretrain.ipynb #b3a348dc
 from __future__ import annotations
-import json, math, time, types
+import math, time, types
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +17,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .config import (MODELS, TASKS, MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_device,
-                              get_logger, jsonable, seed_everything, torch_generator)
+from .config import (MODELS, TASKS, MiEcgError, Settings, TrainConfig, atomic_path, get_device, get_logger,
+                              jsonable, seed_everything, torch_generator, with_overrides)
 from .ptbxl import SUPERCLASSES
 from .models import ClassifierObjective, MAEDecoder, build_model, classification_loss, load_encoder, n_params
 from .augment import Augment
 from .synth_feed import (MetaSampler, SynthFeed, pretrain_meta_transform, ratio_synth_set, synth_column_mask,
                                   task_columns)
-from .loop import fit, param_groups
+from .loop import fit, param_groups, write_run_files
 
 log = get_logger('pretrain')
 
@@ -335,10 +335,7 @@ def pretrain_model(
             tr = obj.trace
             with atomic_path(out / 'loss_weights.csv') as t: tr.to_csv(t, index=False)
             _plot_loss_weights(tr, out / 'loss_weights.png')
-        cfgd = dict(result, arch=net.arch, train=cfg.to_dict(), options=opts)
-        atomic_write_text(out / 'config.json', json.dumps(jsonable(cfgd), indent=1))
-        result.update(out_dir=str(out), checkpoint=str(out / 'checkpoint.pt'), history=str(out / 'history.csv'))
-        atomic_write_text(out / 'pretrain_result.json', json.dumps(jsonable(result), indent=1))
+        write_run_files(out, dict(result, arch=net.arch, train=cfg.to_dict(), options=opts), result, 'pretrain')
     return jsonable(result)
 
 def pretrain_options(settings: Settings, **overrides) -> dict:
@@ -346,7 +343,7 @@ def pretrain_options(settings: Settings, **overrides) -> dict:
     p, t = settings.pretrain, settings.train
     kw = dict(cfg=TrainConfig.from_settings(settings), epochs=p.epochs, fresh=p.fresh_every_epoch, loss=t.loss,
               focal_gamma=t.focal_gamma, mask_ratio=p.mask_ratio, mask_segment=p.mask_segment, mask_leads=p.mask_leads)
-    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+    return with_overrides(kw, overrides)
 
 # %% ../nbs/45_pretrain.ipynb #e257cad8
 def pretrain_id(task, model, strategy, seed, n_synth=None, ratio=None) -> str:

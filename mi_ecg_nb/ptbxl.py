@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import MiEcgError, Settings, atomic_path, atomic_write_text, get_logger, make_rng
+from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_logger, make_rng,
+                              with_overrides)
 
 # %% auto #0
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
@@ -431,9 +432,8 @@ def ptbxl_options(settings: Settings, **overrides) -> dict:
     kw = dict(path=settings.path('ptbxl_dir'), sample_dir=settings.path('sample_dir'), cache_dir=settings.path('cache_dir'),
               sampling_rate=p.sampling_rate, jobs=p.jobs, train_folds=p.train_folds, val_fold=p.val_fold,
               test_fold=p.test_fold, use_sample_when_missing=p.use_sample_when_missing)
-    over = {k: v for k, v in overrides.items() if v is not None}
-    if 'path' in over: kw['use_sample_when_missing'] = False
-    return {**kw, **over}
+    if overrides.get('path') is not None: kw['use_sample_when_missing'] = False
+    return with_overrides(kw, overrides)
 
 # %% ../nbs/10_ptbxl.ipynb #b486c4a3
 def _write_cache(cdir: Path, read, meta, labels, key, root) -> np.ndarray:

@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/train.html.md"""
 
 # %% ../nbs/50_train.ipynb #a8b64589
 from __future__ import annotations
-import json, time
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import MiEcgError, Settings, TrainConfig, atomic_path, atomic_write_text, get_logger
+from .config import MiEcgError, Settings, TrainConfig, atomic_path, get_logger, with_overrides
 from .config import jsonable, seed_everything
 from .ptbxl import SUPERCLASSES, MetadataTransform, subset_fraction
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
 from .augment import Augment
 from .evaluate import macro_auc
-from .loop import fit, param_groups, predict
+from .loop import fit, param_groups, predict, write_run_files
 from .pretrain import FINETUNE_MODES, _check_args, freeze_encoder, load_pretrained
 
 log = get_logger('train')
@@ -173,10 +173,8 @@ def train_classifier(
                     options=dict(loss=loss, focal_gamma=focal_gamma, finetune=finetune, encoder_lr_mult=encoder_lr_mult),
                     meta_transform=pdata.meta_transform.to_dict(), columns=pdata.columns)
         for k in ('val', 'test', 'epochs_run', 'best_epoch', 'stopped_early', 'fit_s', 'wall_s'): cfgd.pop(k)
-        atomic_write_text(out / 'config.json', json.dumps(jsonable(cfgd), indent=1))
-        result.update(out_dir=str(out), checkpoint=str(out / 'checkpoint.pt'), history=str(out / 'history.csv'),
-                      predictions=str(_save_predictions(out / 'predictions.npz', pdata, p['val'], p['test'])))
-        atomic_write_text(out / 'train_result.json', json.dumps(jsonable(result), indent=1))
+        write_run_files(out, cfgd, result, 'train',
+                        predictions=str(_save_predictions(out / 'predictions.npz', pdata, p['val'], p['test'])))
     return jsonable(result)
 
 def train_options(settings: Settings, **overrides) -> dict:
@@ -184,7 +182,7 @@ def train_options(settings: Settings, **overrides) -> dict:
     t, p = settings.train, settings.pretrain
     kw = dict(cfg=TrainConfig.from_settings(settings), loss=t.loss, focal_gamma=t.focal_gamma, finetune=p.finetune,
               encoder_lr_mult=p.encoder_lr_mult)
-    return {**kw, **{k: v for k, v in overrides.items() if v is not None}}
+    return with_overrides(kw, overrides)
 
 # %% ../nbs/50_train.ipynb #29c898f4
 def run_id(task, model, frac, seed, init=None) -> str:
