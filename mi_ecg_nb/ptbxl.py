@@ -21,10 +21,9 @@ from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_l
 
 # %% auto #0
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
-           'META_RANGES', 'AGE_OVER_89', 'CACHE_FORMAT', 'PTBXLError', 'is_ptbxl_dir', 'find_ptbxl', 'read_database',
-           'read_statements', 'parse_header', 'check_header', 'read_records', 'parse_scp_codes', 'make_labels',
-           'clean_metadata', 'MetadataTransform', 'source_key', 'target_columns', 'PTBXL', 'assign_splits',
-           'load_ptbxl', 'ptbxl_options', 'find_sample', 'check_patient_disjoint', 'subset_fraction', 'info_table']
+           'PTBXLError', 'is_ptbxl_dir', 'find_ptbxl', 'read_database', 'read_statements', 'read_records',
+           'MetadataTransform', 'target_columns', 'PTBXL', 'load_ptbxl', 'ptbxl_options', 'find_sample',
+           'check_patient_disjoint', 'subset_fraction', 'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'

@@ -14,20 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import make_rng, get_logger, atomic_write_text
-from .ptbxl import LEADS, PTBXL_VERSION, MI_SUBCLASSES
-from .sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, load_sim_params,
+from mi_ecg_nb.config import make_rng, get_logger, atomic_write_text
+from mi_ecg_nb.ptbxl import LEADS, PTBXL_VERSION, MI_SUBCLASSES
+from mi_ecg_nb.sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, load_sim_params,
                                   prior_params, validate_sim_params, shipped_params_path, _qt_exp)
-from .render import ROWS, AA_FIR, beat_basis, _ops
+from mi_ecg_nb.render import ROWS, AA_FIR, beat_basis, _ops
 
 log = get_logger('sim_fit')
 
 # %% auto #0
-__all__ = ['log', 'SINUS', 'NOT_SINUS', 'IND', 'NONLIN', 'RIDGE', 'PSD_NPERSEG', 'COPULA_Z', 'ACUTE', 'TP_WIN', 'EMG_BAND',
-           'FIT_VERSION', 'record_classes', 'select_records', 'detect_beats', 'delineate', 'baseline_design',
-           'wave_design', 'fit_record', 'record_features', 'fit_records', 'morph_distribution', 'meta_distribution',
-           'offset_distribution', 'class_params', 'emg_fir', 'tp_cross_spectra', 'tp_noise_records', 'emg_levels',
-           'emg_model', 'wander_model', 'fit_sim_params', 'write_sim_params', 'params_summary']
+__all__ = ['FIT_VERSION', 'fit_sim_params', 'write_sim_params', 'params_summary']
 
 # %% ../nbs/25_sim_fit.ipynb #ebc61ef3
 SINUS = ['SR', 'SBRAD', 'STACH', 'SARRH']

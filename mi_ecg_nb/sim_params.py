@@ -19,11 +19,10 @@ import pandas as pd
 from .config import MiEcgError, make_rng, get_logger
 
 # %% auto #0
-__all__ = ['IND_LEADS', 'DERIVE', 'WAVES', 'TIMINGS', 'WIDTHS', 'AMPS', 'KNOBS', 'NOISE', 'META', 'PARAM_SPEC', 'SHIFTS',
-           'OFFSETS', 'PRIMARY', 'TERRITORIES', 'MORPH', 'ARTIFACTS', 'PARAMS_FORMAT', 'PARAMS_VERSION',
-           'PARAMS_RESOURCE', 'RHYTHMS', 'derive_leads', 'check_params', 'split_territory', 'territory_pattern',
-           'default_knobs', 'prior_params', 'SimParams', 'validate_sim_params', 'shipped_params_path',
-           'load_sim_params', 'Rhythm', 'sinus_rhythm', 'rhythm_summary', 'derived_columns', 'draw_params']
+__all__ = ['IND_LEADS', 'DERIVE', 'TERRITORIES', 'MORPH', 'ARTIFACTS', 'PARAMS_FORMAT', 'PARAMS_VERSION', 'PARAMS_RESOURCE',
+           'RHYTHMS', 'derive_leads', 'split_territory', 'territory_pattern', 'default_knobs', 'prior_params',
+           'SimParams', 'validate_sim_params', 'shipped_params_path', 'load_sim_params', 'Rhythm', 'sinus_rhythm',
+           'rhythm_summary', 'draw_params']
 
 # %% ../nbs/20_sim_params.ipynb #3be7d9a5
 from .ptbxl import LEADS

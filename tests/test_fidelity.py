@@ -1,4 +1,4 @@
-"Fidelity metrics: properties, reference agreement, determinism and bad input (issue 5)."
+"Fidelity metrics: properties, reference agreement, determinism and bad input."
 import json
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Models: output shapes, encoder transfer, the MAE decoder and bad input (issue 6)."""
+"""Models: output shapes, encoder transfer, the MAE decoder and bad input."""
 import pytest
 import torch
 

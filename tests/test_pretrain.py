@@ -1,4 +1,4 @@
-"""Pretraining (issue 7): objectives, the synthetic feed, the entry point, fine-tuning, regimes, the guard, bad input.
+"""Pretraining: objectives, the synthetic feed, the entry point, fine-tuning, regimes, the guard, bad input.
 
 Small synthetic cohorts and tiny models: the whole file runs in a few minutes on 2 CPU cores."""
 import json

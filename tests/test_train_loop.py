@@ -1,4 +1,4 @@
-"""The generic training loop: overfitting, checkpoints, determinism, early stopping, objectives (issue 6)."""
+"""The generic training loop: overfitting, checkpoints, determinism, early stopping, objectives."""
 import math
 from dataclasses import replace
 

@@ -1,4 +1,4 @@
-"""PTB-XL classifiers: data preparation rules, outputs, fine-tuning, the command line, the benchmark (issue 6)."""
+"""PTB-XL classifiers: data preparation rules, outputs, fine-tuning, the command line, the benchmark."""
 import json
 from pathlib import Path
 
