@@ -6,6 +6,7 @@ Modules:
 - `mi_ecg_nb.cohort`: `simulate_cohort`: draw, render and label a cohort in one call; labels and metadata in the PTB-XL layout, records on ECG paper, the MI knobs one at a time, and a cohort written as a PTB-XL-like WFDB tree.
 - `mi_ecg_nb.evaluate`: AUROC (macro and per class), binary MI AUROC, threshold metrics chosen on validation, calibration, and paired bootstrap confidence intervals of a run, recomputed from its saved `predictions.npz`; also the validation AUROC of the training loop and the AUC with its CI of the fidelity C2ST.
 - `mi_ecg_nb.fidelity`: How close are simulated ECGs to real PTB-XL records? MMD², Kolmogorov–Smirnov, power spectra, clinical features, real-vs-real floors and a classifier two-sample test.
+- `mi_ecg_nb.fidelity_plots`: The fidelity report's figures: a real and a synthetic record on ECG paper, average beats, power spectra and feature distributions, real next to synthetic.
 - `mi_ecg_nb.fidelity_report`: Run the simulator fidelity report: real PTB-XL and simulated records per class and the papermill template `91_fidelity_report`.
 - `mi_ecg_nb.loop`: One training loop for every model and stage: AdamW, cosine learning rate with warm-up, mixed precision on GPU, gradient clipping, early stopping, checkpoints.
 - `mi_ecg_nb.models`: BiGRU and Transformer ECG classifiers: separable encoders, metadata fusion heads, the classification losses and the light decoder the masked autoencoder uses.

@@ -20,7 +20,6 @@ from .config import MiEcgError, derive_seed, get_device, get_logger, make_rng
 
 from .ptbxl import LEADS
 from .evaluate import auc_ci
-from .cohort import plot_ecg
 
 log = get_logger('fidelity')
 
@@ -29,8 +28,7 @@ __all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample'
            'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat', 'ks_columns',
            'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of', 'record_beats',
            'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers', 'feature_matrix',
-           'c2st', 'plot_pair', 'plot_average_beats', 'plot_psd', 'plot_feature_violins', 'compare', 'summary_rows',
-           'summary_table', 'fidelity_report_data', 'largest_mismatches']
+           'c2st', 'compare', 'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
 
 # %% ../nbs/30_fidelity.ipynb #9fc2a2c3
 def check_sample(x, name: str = 'x', min_n: int = 1) -> np.ndarray:
@@ -420,60 +418,6 @@ def c2st(fa, fb, seed: int = 0, test_size: float = 0.5, n_boot: int = 500) -> di
         score = clf.predict_proba(X[te])[:, 1]
     auc, lo, hi = auc_ci(y[te], score, n_boot=n_boot, seed=seed)
     return dict(auc=auc, ci_low=lo, ci_high=hi, n_train=len(tr), n_test=len(te))
-
-# %% ../nbs/30_fidelity.ipynb #c9f4aca9
-def plot_pair(real_rec, synth_rec, fs: float = 100, title: str = ''):
-    "A real and a synthetic record, one above the other, on ECG paper (`cohort.plot_ecg`)."
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(2, 1, figsize=(12, 11))
-    plot_ecg(real_rec, fs, f'{title} real', ax=axs[0]); plot_ecg(synth_rec, fs, f'{title} synthetic', ax=axs[1])
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/30_fidelity.ipynb #f228b97e
-def plot_average_beats(beats_real, beats_synth, fs: float = 100, window=(-0.25, 0.45), title: str = ''):
-    "Mean ± SD of the records' median beats per lead, real vs synthetic: a 3×4 grid."
-    import matplotlib.pyplot as plt
-    t = np.arange(beats_real.shape[-1]) / fs + window[0]
-    fig, axs = plt.subplots(3, 4, figsize=(12, 7), sharex=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        for j, ax in enumerate(axs.T.ravel()):
-            for b, c, lab in ((beats_real, 'C0', 'real'), (beats_synth, 'C3', 'synthetic')):
-                m, s = np.nanmean(b[:, j], 0), np.nanstd(b[:, j], 0)
-                ax.plot(t, m, c, lw=1.2, label=lab); ax.fill_between(t, m - s, m + s, color=c, alpha=0.2, lw=0)
-            ax.set_title(LEADS[j], fontsize=9); ax.axvline(0, color='0.7', lw=0.5)
-    axs[0, 0].legend(fontsize=7); fig.supxlabel('s from R peak'); fig.supylabel('mV'); fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-def plot_psd(f, psd_real, psd_synth, band=(0.5, 40.0), title: str = ''):
-    "Median log-PSD per lead with interquartile bands, real vs synthetic."
-    import matplotlib.pyplot as plt
-    sel = (f >= band[0]) & (f <= band[1])
-    fig, axs = plt.subplots(3, 4, figsize=(12, 7), sharex=True, sharey=True)
-    for j, ax in enumerate(axs.T.ravel()):
-        for p, c, lab in ((psd_real, 'C0', 'real'), (psd_synth, 'C3', 'synthetic')):
-            q = 10 * np.log10(np.percentile(p[:, j][:, sel], [25, 50, 75], 0) + 1e-12)
-            ax.plot(f[sel], q[1], c, lw=1, label=lab); ax.fill_between(f[sel], q[0], q[2], color=c, alpha=0.2, lw=0)
-        ax.set_title(LEADS[j], fontsize=9)
-    axs[0, 0].legend(fontsize=7); fig.supxlabel('Hz'); fig.supylabel('dB (mV²/Hz)'); fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/30_fidelity.ipynb #d6b2efb7
-def plot_feature_violins(tables: dict, features: Sequence[str], title: str = ''):
-    "Violin plots of clinical features; `tables` maps a group name ('NORM real', ...) to a feature table."
-    import matplotlib.pyplot as plt, seaborn as sns
-    long = pd.concat([t[list(features)].assign(group=g) for g, t in tables.items()]).melt('group', var_name='feature')
-    fig, axs = plt.subplots(1, len(features), figsize=(2.6 * len(features), 3.6))
-    for ax, ft in zip(np.atleast_1d(axs), features):
-        d = long[(long.feature == ft) & np.isfinite(long.value)]
-        if len(d): sns.violinplot(data=d, x='group', y='value', hue='group', ax=ax, cut=0, inner='quartile', linewidth=0.6)
-        ax.set_title(f'{ft} ({unit_of(ft)})', fontsize=9); ax.set_xlabel(''); ax.set_ylabel('')
-        ax.tick_params(axis='x', labelrotation=60, labelsize=7)
-    fig.suptitle(title); fig.tight_layout()
-    return fig
 
 # %% ../nbs/30_fidelity.ipynb #67b851d8
 def _summ(v) -> dict:
