@@ -19,7 +19,8 @@ from .sim_fit import fit_sim_params, write_sim_params
 from .fidelity_report import fidelity_report_options, run_fidelity_report
 from .pretrain import HEAD_INIT, _check_args, check_strategy, pretrain_id, pretrain_model, pretrain_options
 from .train import run_id, train_classifier, train_options
-from .sweep import auto_preset, grid_table, run_sweep
+from .sweep import auto_preset, run_sweep
+from .sweep_grid import grid_table
 from .bench import BENCHES, run_bench
 
 # %% auto #0

@@ -17,7 +17,7 @@ import pandas as pd
 from .config import Settings, atomic_path, atomic_write_text, load_settings, make_rng
 from .ptbxl import FS, LEADS, N_SAMPLES, _bundled_scp_statements
 from .evaluate import SUPERCLASSES, evaluate_predictions, write_metrics
-from .sweep import PretrainSpec, RunSpec, make_grid
+from .sweep_grid import PretrainSpec, RunSpec, make_grid
 
 # %% auto #0
 __all__ = ['FAKE_RUNNER', 'make_fixture_ptbxl', 'serve_directory', 'fake_predictions', 'toy_ecgs', 'fake_run_one',

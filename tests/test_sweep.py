@@ -8,7 +8,8 @@ import pytest
 
 from mi_ecg_nb.config import ConfigError, MiEcgError, load_settings
 from mi_ecg_nb import sweep as sw
-from mi_ecg_nb.sweep import make_grid, run_sweep, sweep_lock
+from mi_ecg_nb.sweep import run_sweep, sweep_lock
+from mi_ecg_nb.sweep_grid import make_grid, pretrain_spec
 from mi_ecg_nb.testing import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +124,7 @@ def test_a_run_that_kills_its_process_fails_alone(tiny):
 
 
 def test_failed_pretraining_fails_its_runs_only(tiny):
-    key = sw.pretrain_spec(make_grid(tiny, 'tiny')[1]).key
+    key = pretrain_spec(make_grid(tiny, 'tiny')[1]).key
     res = run_sweep('tiny', tiny, runner=FakeRunner(fail=[key]), summary=False, only='t1-*')
     assert res.ids('failed') == ['t1-gru-supervised-frac1-s0'] and res.ids('done') == ['t1-gru-base-frac1-s0']
     assert 'pretraining' in res.status['t1-gru-supervised-frac1-s0']['error']
