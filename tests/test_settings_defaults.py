@@ -65,7 +65,7 @@ OLD_SETTINGS = {
                  'finetune': 'full',
                  'encoder_lr_mult': 0.1},
     'evaluate': {'n_boot': 1000, 'bootstrap_seed': 0, 'threshold_rule': 'youden', 'n_bins': 10},
-    'sweep:demo': {'description': 'Demonstration on the bundled PTB-XL sample: 11 runs, about 10 min on a 2-core '
+    'sweep:demo': {'description': 'Demonstration on the bundled PTB-XL sample: 11 runs, about 5 min on a 2-core '
                                   'CPU; numbers are not meaningful.',
                    'data': 'sample',
                    'seeds': (0,),
