@@ -154,7 +154,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     'fidelity': dict(
         n_per_class=_F(500, '`mi-ecg validate`: records per class on each side', lo=4),
         n_perm=_F(200, 'MMD² permutation-test permutations', lo=0),
-        split=_F('train', 'PTB-XL split of the real records compared', choices=('train', 'val', 'test', 'all')),
+        split=_F('heldout', 'PTB-XL split of the real records compared; heldout: val + test folds, not the folds the simulator is fitted on',
+                 choices=('heldout', 'train', 'val', 'test', 'all')),
         jobs=_F(1, 'worker processes for NeuroKit2 delineation', lo=1),
     ),
     'train': dict(

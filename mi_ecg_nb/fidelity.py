@@ -24,11 +24,12 @@ from .evaluate import auc_ci
 log = get_logger('fidelity')
 
 # %% auto #0
-__all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'check_sample', 'check_pair', 'lead_mean_std', 'standardize',
-           'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat', 'ks_columns',
-           'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of', 'record_beats',
-           'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers', 'feature_matrix',
-           'c2st', 'compare', 'summary_rows', 'summary_table', 'fidelity_report_data', 'largest_mismatches']
+__all__ = ['log', 'CLINICAL', 'UNITS', 'BANDS', 'PAPER', 'GOALS', 'PAPER_COLUMN', 'check_sample', 'check_pair', 'lead_mean_std',
+           'standardize', 'flatten', 'median_heuristic', 'mmd2_numpy', 'mmd2', 'mmd2_test', 'ks', 'ks_flat',
+           'ks_columns', 'random_halves', 'intra_group_ks', 'lead_stats', 'welch_psd', 'psd_distance', 'unit_of',
+           'record_beats', 'BeatFeatures', 'beat_features', 'compare_features', 'average_beats', 'band_powers',
+           'feature_matrix', 'c2st', 'compare', 'summary_rows', 'summary_table', 'fidelity_report_data',
+           'largest_mismatches']
 
 # %% ../nbs/30_fidelity.ipynb #9fc2a2c3
 def check_sample(x, name: str = 'x', min_n: int = 1) -> np.ndarray:
@@ -493,19 +494,25 @@ GOALS = {'mmd2': 0.03, 'ks_lead': 0.10}
 def _fmt(v, nd=3):
     return '' if v is None or (isinstance(v, float) and not np.isfinite(v)) else f'{v:.{nd}f}'
 
+PAPER_COLUMN = 'paper (not comparable)'
+
 def summary_rows(cls: str, res: dict) -> list[dict]:
-    "The summary table's rows for one class's `compare` result."
+    "The summary table's rows for one class's `compare` result: the C2ST first, the paper's values in a column of their own."
     rows = []
     def add(key, label, get, fmt=_fmt):
         vals = {side: get(res['sides'][side], side) if side in res['sides'] else None for side in ('synth', 'floor')}
-        rows.append({'class': cls, 'metric': label, 'paper': _fmt(PAPER.get((key, cls))),
+        rows.append({'class': cls, 'metric': label,
                      'ours': fmt(vals['synth']) if vals['synth'] is not None else '',
                      'floor (real vs real)': fmt(vals['floor']) if vals['floor'] is not None else '',
-                     'goal': f'≤ {GOALS[key]}' if key in GOALS else '',
+                     'goal': f'≤ {GOALS[key]}' if key in GOALS else '', PAPER_COLUMN: _fmt(PAPER.get((key, cls))),
                      'value': vals['synth'] if isinstance(vals['synth'], (float, int)) else np.nan,
                      'floor': vals['floor'] if isinstance(vals['floor'], (float, int)) else np.nan})
     pm = lambda d: f"{d['mean']:.3f} ± {d['sd']:.3f}"
     rng_ = lambda v: f'{np.nanmin(v):.3f}–{np.nanmax(v):.3f}'
+    add('c2st', 'C2ST AUC [95% CI]', lambda s, _: s['c2st']['auc'], lambda v: v)
+    for side, col in (('synth', 'ours'), ('floor', 'floor (real vs real)')):
+        if side in res['sides']:
+            c = res['sides'][side]['c2st']; rows[-1][col] = f"{c['auc']:.3f} [{c['ci_low']:.3f}, {c['ci_high']:.3f}]"
     add('mmd2', 'MMD² (standardised, flattened)', lambda s, _: s['mmd2']['mmd2'], lambda v: f'{v:.4f}')
     add('mmd2_p', 'MMD² permutation p-value', lambda s, _: s['mmd2']['p_value'])
     add('mmd2_biased', 'MMD² biased estimator', lambda s, _: s['mmd2_biased'], lambda v: f'{v:.4f}')
@@ -515,18 +522,14 @@ def summary_rows(cls: str, res: dict) -> list[dict]:
     rows[-1]['ours'] = pm(res['sides']['synth']['ks_lead'])
     if 'floor' in res['sides']: rows[-1]['floor (real vs real)'] = pm(res['sides']['floor']['ks_lead'])
     for g in ('real', 'synth'):
-        rows.append({'class': cls, 'metric': f'intra-group KS range ({g}, R amplitude)', 'paper': '',
-                     'ours': rng_(res['intra'][g]), 'floor (real vs real)': '', 'goal': '',
+        rows.append({'class': cls, 'metric': f'intra-group KS range ({g}, R amplitude)',
+                     'ours': rng_(res['intra'][g]), 'floor (real vs real)': '', 'goal': '', PAPER_COLUMN: '',
                      'value': float(np.nanmax(res['intra'][g])), 'floor': np.nan})
-    rows.append({'class': cls, 'metric': 'intra-group KS flattened (real / synth)', 'paper': '',
+    rows.append({'class': cls, 'metric': 'intra-group KS flattened (real / synth)',
                  'ours': f"{res['intra_flat']['real']:.3f} / {res['intra_flat']['synth']:.3f}", 'floor (real vs real)': '',
-                 'goal': '', 'value': res['intra_flat']['synth'], 'floor': res['intra_flat']['real']})
+                 'goal': '', PAPER_COLUMN: '', 'value': res['intra_flat']['synth'], 'floor': res['intra_flat']['real']})
     add('psd_db', 'PSD distance 0.5–40 Hz (dB), mean over leads', lambda s, _: s['psd_db']['mean'], lambda v: f'{v:.2f}')
     add('ks_clinical', 'clinical KS (HR, PR, QRS, QT, QTc), mean', lambda s, _: s['ks_clinical']['mean'])
-    add('c2st', 'C2ST AUC [95% CI]', lambda s, _: s['c2st']['auc'], lambda v: v)
-    for side, col in (('synth', 'ours'), ('floor', 'floor (real vs real)')):
-        if side in res['sides']:
-            c = res['sides'][side]['c2st']; rows[-1][col] = f"{c['auc']:.3f} [{c['ci_low']:.3f}, {c['ci_high']:.3f}]"
     for r in rows: r['n'] = res['n']['synth']
     return rows
 

@@ -22,7 +22,7 @@ from .fidelity import lead_mean_std, log
 CLASSES = ('NORM', 'MI')
 
 # %% auto #0
-__all__ = ['CLASSES', 'FidelityInputs', 'load_fidelity_inputs', 'fidelity_options', 'run_fidelity_report',
+__all__ = ['CLASSES', 'SPLITS', 'FidelityInputs', 'load_fidelity_inputs', 'fidelity_options', 'run_fidelity_report',
            'fidelity_report_options']
 
 # %% ../nbs/31_fidelity_report.ipynb #2c85eacd
@@ -36,12 +36,30 @@ class FidelityInputs:
     std: np.ndarray
     info: dict = field(default_factory=dict)
 
+SPLITS = ('heldout', 'train', 'val', 'test', 'all')
+
+def _split_rows(ds, split: str) -> np.ndarray:
+    "Row positions of a split; 'heldout' = the validation and test folds together."
+    if split == 'heldout': return np.union1d(ds.split_index('val'), ds.split_index('test'))
+    return np.asarray(ds.split_index(split))
+
 def _class_rows(ds, split: str, cls: str) -> np.ndarray:
     lab = ds.labels
     sel = (lab['mi_vs_norm'] == 0) if cls == 'NORM' else (lab['mi'] == 1) if cls == 'MI' else lab[f'super_{cls}'] == 1
     rows = np.nonzero(sel.to_numpy())[0]
-    if split != 'all': rows = np.intersect1d(rows, ds.split_index(split))
+    if split != 'all': rows = np.intersect1d(rows, _split_rows(ds, split))
     return rows
+
+def _patient_disjoint(rows, patients, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Two patient-disjoint samples of `rows` (`patients`: the patient of each row), each in random order: patients
+    are taken in a random order and all of a patient's records go to the side that has fewer records so far."""
+    rows, patients = np.asarray(rows), np.asarray(patients)
+    order = rng.permutation(len(rows))
+    groups = {}
+    for r, pid in zip(rows[order], patients[order]): groups.setdefault(pid, []).append(r)
+    sides = ([], [])
+    for recs in groups.values(): sides[len(sides[0]) > len(sides[1])].extend(recs)
+    return np.asarray(sides[0], int), np.asarray(sides[1], int)
 
 def _train_mean_std(ds, cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
     "Per-lead mean/std of the training split, cached in `cache_dir` (next to the dataset's cache) when given."
@@ -66,32 +84,38 @@ class _Rows:
     def ndim(self): return len(self.shape)
 
 # %% ../nbs/31_fidelity_report.ipynb #3c47e32a
-def load_fidelity_inputs(n_per_class: int = 200, seed: int = 0, split: str = 'train', data: str = 'auto',
+def load_fidelity_inputs(n_per_class: int = 200, seed: int = 0, split: str = 'heldout', data: str = 'auto',
                          params_file: str | None = None, classes: Sequence[str] = CLASSES, *, ptbxl: dict | None = None,
                          cache_dir=None) -> FidelityInputs:
-    """Real (comparison + floor) and synthetic records per class, and the training split's standardisation.
+    """Real (comparison + floor, patient-disjoint) and synthetic records per class, and the training split's standardisation.
+    `split`: where the real records come from ('heldout': validation + test folds, which the simulator was not fitted on).
     `ptbxl`: keyword arguments of `load_ptbxl` (where PTB-XL and the sample are); `params_file` None: the shipped one."""
     from mi_ecg_nb.ptbxl import load_ptbxl
     from mi_ecg_nb.cohort import simulate_cohort
-    if split not in ('train', 'val', 'test', 'all'): raise MiEcgError('unknown split', expected="'train', 'val', 'test' or 'all'", found=repr(split))
+    if split not in SPLITS: raise MiEcgError('unknown split', expected=' or '.join(map(repr, SPLITS)), found=repr(split))
     if data not in ('auto', 'full', 'sample'): raise MiEcgError('unknown data source', expected="'auto', 'full' or 'sample'", found=repr(data))
     if n_per_class < 4: raise MiEcgError('n_per_class too small', expected='>= 4', found=str(n_per_class))
     ds = load_ptbxl(**(ptbxl or {}), sample={'auto': None, 'full': False, 'sample': True}[data], progress=False)
     params_file = params_file or None
     mean, std = _train_mean_std(ds, cache_dir)
-    real, floor, synth, counts = {}, {}, {}, {}
+    real, floor, synth, counts, records = {}, {}, {}, {}, {}
+    pid, ecg = ds.meta['patient_id'].to_numpy(), ds.meta['ecg_id'].to_numpy()
     for cls in classes:
         rows = _class_rows(ds, split, cls)
-        n = min(n_per_class, len(rows) // 2)
+        a, b = _patient_disjoint(rows, pid[rows], make_rng(seed, 'fidelity-real', cls))
+        n = min(n_per_class, len(a), len(b))
         if n < 4: raise MiEcgError(f'too few real {cls} records in split {split!r}', expected='>= 8', found=str(len(rows)),
                                    fix="use split='all' or the full PTB-XL")
-        pick = make_rng(seed, 'fidelity-real', cls).permutation(rows)
-        real[cls] = np.asarray(ds.signals[np.sort(pick[:n])], np.float32)
-        floor[cls] = np.asarray(ds.signals[np.sort(pick[n:2 * n])], np.float32)
+        ra, rb = np.sort(a[:n]), np.sort(b[:n])
+        real[cls] = np.asarray(ds.signals[ra], np.float32)
+        floor[cls] = np.asarray(ds.signals[rb], np.float32)
+        records[cls] = dict(real=ecg[ra].tolist(), floor=ecg[rb].tolist())
         sim = simulate_cohort(n, cls=cls, seed=derive_seed(seed, 'fidelity-synth', cls) % 2**31, params=params_file)
         synth[cls] = np.asarray(sim[0] if isinstance(sim, tuple) else sim.signals, np.float32)
-        counts[cls] = dict(pool=int(len(rows)), n=int(n), requested=int(n_per_class))
-    info = dict(is_sample=bool(ds.is_sample), root=str(ds.root), split=split, data=data, counts=counts,
+        counts[cls] = dict(pool=int(len(rows)), n=int(n), requested=int(n_per_class),
+                           patients_real=int(len(set(pid[ra]))), patients_floor=int(len(set(pid[rb]))),
+                           shared_patients=int(len(set(pid[ra]) & set(pid[rb]))))
+    info = dict(is_sample=bool(ds.is_sample), root=str(ds.root), split=split, data=data, counts=counts, records=records,
                 params_file=str(params_file or 'shipped default'), seed=seed)
     return FidelityInputs(real, floor, synth, mean, std, info)
 
@@ -103,7 +127,7 @@ def fidelity_options(settings: Settings, **overrides) -> dict:
 
 # %% ../nbs/31_fidelity_report.ipynb #25985d7f
 def run_fidelity_report(n_per_class: int = 500, seed: int = 0, out_dir=None, *, reports_dir=None,
-                        params_file: str = '', split: str = 'train', data: str = 'auto', n_perm: int = 200,
+                        params_file: str = '', split: str = 'heldout', data: str = 'auto', n_perm: int = 200,
                         jobs: int = 1, run_id: str | None = None, settings_file=None, settings_overrides: dict | None = None,
                         template=None, html: bool = True, kernel_name: str | None = None,
                         progress: bool = False, timeout: int | None = None) -> Path:

@@ -137,7 +137,8 @@ def test_compare_orders_synthetic_above_floor(toy):
     assert s['ks_lead']['mean'] > f['ks_lead']['mean']
     assert set(r['per_lead']['synth'].columns) >= {'ks_ramp', 'ks_mean', 'ks_std', 'ks_ptp', 'psd_db'}
     tab = F.summary_table({'MI': r})
-    assert tab.loc[tab.metric.str.startswith('MMD² (standardised'), 'paper'].item() == '0.073'
+    assert tab.loc[tab.metric.str.startswith('MMD² (standardised'), F.PAPER_COLUMN].item() == '0.073'
+    assert tab.metric.iloc[0] == 'C2ST AUC [95% CI]' and 'paper' not in tab.columns    # C2ST first; paper apart
     lm = F.largest_mismatches({'MI': r}, k=5)
     assert len(lm) == 5 and lm.excess.is_monotonic_decreasing
     r2 = F.compare(real, synth, floor, n_perm=30, c2st_boot=50, seed=1, beats=r['beats'])

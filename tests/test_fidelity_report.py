@@ -53,12 +53,16 @@ def test_run_fidelity_report_on_the_sample(sample_settings, tmp_path):
     assert {'pair_NORM.png', 'pair_MI.png', 'average_beats_NORM.png', 'psd_MI.png', 'clinical_features.png',
             'ks_per_lead.png'} <= pngs
     s = json.loads((out / 'summary.json').read_text())
-    assert s['info']['is_sample'] and s['info']['counts']['MI']['n'] == 12 and s['seed'] == 3
+    assert s['info']['is_sample'] and s['seed'] == 3 and s['split'] == 'heldout'     # held-out folds by default
+    for cls in ('NORM', 'MI'):               # 20 held-out records per class: n shrinks to a patient-disjoint half
+        c = s['info']['counts'][cls]
+        assert c['pool'] == 20 and c['requested'] == 12 and 4 <= c['n'] <= 10 and c['shared_patients'] == 0
     assert np.isfinite(s['values']['NORM|MMD² (standardised, flattened)'])
-    assert s['mmd2']['MI']['floor']['n_x'] == 12
+    assert s['mmd2']['MI']['floor']['n_x'] == s['info']['counts']['MI']['n']
     nb = nbformat.read(dest, as_version=4)
     text = json.dumps([c.get('outputs', []) for c in nb.cells])
     assert 'bundled PTB-XL sample' in text and '0.095' in text and '0.073' in text
+    assert 'paper (not comparable)' in text and text.index('Classifier two-sample test') < text.index('MMD')
     assert not list(out.glob('.*partial*'))                               # no temporary file left behind
 
 
@@ -110,10 +114,37 @@ def test_load_fidelity_inputs_on_the_sample(sample_settings):
     assert a.info['is_sample'] and a.mean.shape == a.std.shape == (12,)
 
 
+def _patients(settings, ecg_ids):
+    import pandas as pd
+    db = pd.read_csv(SAMPLE / 'ptbxl_database.csv', index_col='ecg_id')
+    return set(db.loc[ecg_ids, 'patient_id'])
+
+
+@pytest.mark.parametrize('split', ['heldout', 'val', 'all'])
+def test_floor_is_patient_disjoint_on_the_sample(sample_settings, split):
+    "The floor sample shares no patient with the comparison sample (the sample's MI val fold has a patient with 2 records)."
+    a = F.load_fidelity_inputs(50, seed=2, data='sample', split=split, **F.fidelity_options(sample_settings))
+    for cls in ('NORM', 'MI'):
+        rec, c = a.info['records'][cls], a.info['counts'][cls]
+        assert len(rec['real']) == len(rec['floor']) == c['n'] and not set(rec['real']) & set(rec['floor'])
+        assert not _patients(sample_settings, rec['real']) & _patients(sample_settings, rec['floor'])
+        assert c['shared_patients'] == 0 and c['n'] <= c['pool'] // 2
+
+
+def test_heldout_is_val_and_test(sample_settings):
+    kw = dict(seed=0, data='sample', **F.fidelity_options(sample_settings))
+    h, v, t = (F.load_fidelity_inputs(4, split=sp, **kw).info['counts'] for sp in ('heldout', 'val', 'test'))
+    assert all(h[c]['pool'] == v[c]['pool'] + t[c]['pool'] == 20 for c in ('NORM', 'MI'))
+    import inspect
+    assert inspect.signature(F.load_fidelity_inputs).parameters['split'].default == 'heldout'
+
+
 @pytest.mark.full_ptbxl
 def test_load_fidelity_inputs_full(tmp_path):
     s = load_settings(env={'PTBXL_DIR': os.environ['PTBXL_DIR']})
     inp = F.load_fidelity_inputs(20, seed=0, data='full', **F.fidelity_options(s))
-    assert not inp.info['is_sample'] and inp.info['counts']['NORM']['pool'] > 5000 and inp.info['counts']['MI']['pool'] > 3000
+    c = inp.info['counts']                               # held-out folds 9 + 10: about a fifth of PTB-XL
+    assert not inp.info['is_sample'] and c['NORM']['pool'] > 1500 and c['MI']['pool'] > 900
+    assert c['NORM']['shared_patients'] == c['MI']['shared_patients'] == 0
     assert inp.real['MI'].shape == (20, 12, 1000)
     assert np.all(inp.std > 0.05) and np.all(inp.std < 1.0)

@@ -37,7 +37,7 @@ OLD_SETTINGS = {
                  'noise': 'numpy',
                  'fit_n_per_class': 600,
                  'fit_jobs': 0},
-    'fidelity': {'n_per_class': 500, 'n_perm': 200, 'split': 'train', 'jobs': 1},
+    'fidelity': {'n_per_class': 500, 'n_perm': 200, 'split': 'heldout', 'jobs': 1},   # was 'train': real side held out on purpose
     'train': {'model': 'gru',
               'task': 'superclass',
               'epochs': 30,
