@@ -349,11 +349,12 @@ def evaluate_predictions(
                bootstrap=dict(n_boot=n_boot, seed=seed, alpha=alpha, test_ids_key=cache_key(pr.test_ids.tolist())),
                per_class=cols, warnings=warnings)
     out['auc'] = dict(macro=_stat(np.mean([v['auc']['value'] for v in cols.values()]), np.mean(list(boots.values()), axis=0), alpha),
-                      classes=list(cols)) if pr.task == 'superclass' else {}
+                      macro_no_mi=_macro_no_mi(cols, boots, alpha), classes=list(cols)) if pr.task == 'superclass' else {}
     out['mi'] = _mi_metrics(pr, C, alpha, strict, warnings)
     out['subclass_auc'] = _subclass_auc(pr)
     h = out['auc']['macro'] if pr.task == 'superclass' else out['mi']['vs_rest']
     out['headline'] = dict(name='macro AUROC (5 superclasses)' if pr.task == 'superclass' else 'MI AUROC (vs rest)', **h)
+    out['val_headline'] = dict(name=out['headline']['name'] + ', validation', value=macro_auc(pr.val_labels, pr.val_probs, [pr.col(c) for c in cols]))
     return jsonable(out)
 
 # %% ../nbs/15_evaluate.ipynb #5f93b9ab
@@ -367,6 +368,12 @@ def _lookup(mapping, ids, what: str) -> np.ndarray:
 def _as_dict(pr: Predictions) -> dict:
     d = {k: getattr(pr, k) for k in _KEYS if k != 'columns'}
     return {**d, 'columns': np.array(pr.columns), **pr.extras}
+
+def _macro_no_mi(cols, boots, alpha):
+    "Macro AUROC of the evaluated superclasses other than MI (NORM, STTC, CD, HYP), on the same resamples as the macro."
+    four = [c for c in cols if c != 'MI']
+    if not four: return None
+    return _stat(np.mean([cols[c]['auc']['value'] for c in four]), np.mean([boots[c] for c in four], axis=0), alpha)
 
 def _mi_metrics(pr, C, alpha, strict, warnings) -> dict:
     out = {}
@@ -397,6 +404,7 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     "Long table of a metrics dict: one row per (class, metric) with value, lo, hi."
     rows = []
     if metrics.get('auc', {}).get('macro'): rows.append(dict(cls='macro', metric='AUROC', **metrics['auc']['macro']))
+    if metrics.get('auc', {}).get('macro_no_mi'): rows.append(dict(cls='macro without MI', metric='AUROC', **metrics['auc']['macro_no_mi']))
     for name, s in (metrics.get('mi') or {}).items():
         if s: rows.append(dict(cls=f'MI {name.replace("_", " ")}', metric='AUROC', **s))
     for c, d in metrics['per_class'].items():

@@ -404,7 +404,8 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
     data_info = get_runner(runner).describe_data(settings.sweep(res.preset).data, settings)
     _check_same_data(sd, data_info)
     extra = dict(description=settings.sweep(res.preset).description, data=data_info, runner=_runner_name(runner), jobs=jobs,
-                 demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs])
+                 demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs],
+                 budget={k: getattr(settings.sweep(res.preset), k) for k in ('epochs', 'pretrain_epochs', 'max_steps_per_epoch')})
     res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
     _write_status(res, extra)
     pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs

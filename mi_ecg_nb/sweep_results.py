@@ -16,29 +16,60 @@ import pandas as pd
 from .evaluate import mean_ci, paired_difference, read_metrics
 
 # %% auto #0
-__all__ = ['PAPER', 'report_banner', 'collect_runs', 'results_table', 'gains', 'best_run']
+__all__ = ['PAPER', 'report_banner', 'run_budget', 'collect_runs', 'results_table', 'gains', 'best_run']
 
 # %% ../nbs/71_sweep_results.ipynb #50dd0cde
-def report_banner(kind: str, what: str = 'report') -> str:
-    "Markdown warning for reports on the bundled sample ('sample') or from the fake runner ('fake'); '' otherwise."
+def report_banner(kind: str, what: str = 'report', budget: dict | None = None) -> str:
+    "Markdown warnings for reports on the bundled sample ('sample'), from the fake runner ('fake') or under a step budget (`budget`, see `run_budget`); '' if none applies."
+    out = []
     if kind == 'sample':
-        return (f'> **⚠ DEMONSTRATION.** This {what} uses the bundled PTB-XL sample (a few hundred records). The pipeline '
-                'runs end to end, but the numbers are **not meaningful** and must not be compared with the paper. '
-                'Run the `quick` or `paper` preset on full PTB-XL for real results.')
+        out.append(f'> **⚠ DEMONSTRATION.** This {what} uses the bundled PTB-XL sample (a few hundred records). The pipeline '
+                   'runs end to end, but the numbers are **not meaningful** and must not be compared with the paper. '
+                   'Run the `quick` or `paper` preset on full PTB-XL for real results.')
     if kind == 'fake':
-        return (f'> **⚠ FAKE RUNS.** No model was trained for this {what}: the predictions are synthetic '
-                '(the `fake` runner), to show the layout and test the pipeline.')
-    return ''
+        out.append(f'> **⚠ FAKE RUNS.** No model was trained for this {what}: the predictions are synthetic '
+                   '(the `fake` runner), to show the layout and test the pipeline.')
+    steps = int((budget or {}).get('max_steps_per_epoch') or 0)
+    if steps > 0:
+        ep = ', '.join(f'{v} {k.replace("_", " ")}' for k, v in budget.items() if k in ('epochs', 'pretrain_epochs') and v)
+        out.append(f'> **⚠ BUDGET-CAPPED.** This {what} comes from runs capped at **{steps} optimiser steps per epoch** '
+                   f'(`max_steps_per_epoch = {steps}`' + (f'; {ep}' if ep else '') + '). The models are not trained to '
+                   'convergence: the numbers are **not comparable** with converged results (the paper\'s, or a preset '
+                   'without a step cap).')
+    return '\n\n'.join(out)
+
+def _json(p: Path) -> dict:
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+def run_budget(folder: Path) -> dict:
+    "The step budget of a run folder (its config.json) or a sweep folder (sweep.json's `budget`, else its first run's): {'max_steps_per_epoch', 'epochs', ...}."
+    f = Path(folder)
+    if 'budget' in _json(f / 'sweep.json'): return dict(_json(f / 'sweep.json')['budget'])
+    cfg = _json(f / 'config.json') or next((_json(p) for p in sorted(f.glob('*/config.json'))), {})
+    if not cfg: return {}
+    spec = cfg.get('spec', {})
+    return dict(max_steps_per_epoch=cfg.get('settings', {}).get('train', {}).get('max_steps_per_epoch', 0),
+                epochs=spec.get('epochs'), pretrain_epochs=spec.get('pretrain_epochs') if spec.get('strategy', 'base') != 'base' else None)
 
 # %% ../nbs/71_sweep_results.ipynb #47f03197
+_T1 = {'gru-base': (83.1, 88.9, 88.9, 92.7), 'gru-supervised': (86.6, 90.1, 91.5, 92.6)}        # frac 0, 0.1, 0.5, 1.0
+_T2 = {'gru-base': (80.6, 82.8, 89.9, 92.12), 'gru-supervised': (81.7, 83.4, 89.9, 91.54),      # the paper's column order:
+       'transformer-base': (78.8, 78.6, 83.7, 86.42), 'transformer-mae': (82.0, 82.2, 87.1, 89.23),  # ratio 1.0, 0.5, 0.1, 0.05
+       'transformer-joint': (82.0, 82.3, 86.9, 89.52)}
 PAPER = dict(
-    table1={(0.0, 'gru-base'): 83.1, (0.0, 'gru-supervised'): 86.6, (1.0, 'gru-base'): 92.7},
+    table1={(x, arm): v for arm, vs in _T1.items() for x, v in zip((0.0, 0.1, 0.5, 1.0), vs)},  # macro AUROC (5 superclasses), %
+    table2={(x, arm): v for arm, vs in _T2.items() for x, v in zip((1.0, 0.5, 0.1, 0.05), vs)},  # MI AUROC, %
     best=dict(value=89.3, lo=87.8, hi=90.7),
-    source='arXiv 2506.23259 (Naghashyar 2025), the Table 1 GRU at frac 0, the GRU at full data and the best model bootstrap estimate; other cells not yet entered',
+    source='arXiv 2506.23259 (Naghashyar 2025), Tables 1 and 2 and the best model bootstrap estimate',
 )
 
+def _v(d, *keys):
+    "d[k1][k2]... or None where a level is missing or null."
+    for k in keys: d = d.get(k) if isinstance(d, dict) else None
+    return d
+
 def collect_runs(sweep_dir: Path) -> pd.DataFrame:
-    "One row per run folder of `sweep_dir`: spec fields, status, headline AUROC (value, lo, hi), demo flag."
+    "One row per run folder of `sweep_dir`: spec fields, status, test headline AUROC (auc, lo, hi), macro without MI (auc4...), MI AUROC (mi...), validation headline (val_auc), demo flag."
     rows, sd = [], Path(sweep_dir)
     status = json.loads((sd / 'sweep.json').read_text()).get('runs', {}) if (sd / 'sweep.json').is_file() else {}
     for cfg in sorted(sd.glob('*/config.json')):
@@ -47,9 +78,12 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
         h = (m or {}).get('headline') or {}
         rows.append(dict(run_id=rid, table=spec['table'], arm=f"{spec['model']}-{spec['strategy']}", model=spec['model'], strategy=spec['strategy'],
                          frac=spec['frac'], ratio=spec['ratio'], seed=spec['seed'], status='done' if m else status.get(rid, {}).get('status', 'unfinished'),
-                         auc=h.get('value'), lo=h.get('lo'), hi=h.get('hi'), demo=bool((m or {}).get('demo')), dir=str(d)))
+                         auc=h.get('value'), lo=h.get('lo'), hi=h.get('hi'),
+                         **{f'{n}{s}': _v(m, *path, k) for n, path in (('auc4', ('auc', 'macro_no_mi')), ('mi', ('mi', 'vs_rest')))
+                            for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))},
+                         val_auc=_v(m, 'val_headline', 'value'), demo=bool((m or {}).get('demo')), dir=str(d)))
     return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'frac', 'ratio', 'seed', 'status',
-                                       'auc', 'lo', 'hi', 'demo', 'dir'])
+                                       'auc', 'lo', 'hi', 'auc4', 'auc4_lo', 'auc4_hi', 'mi', 'mi_lo', 'mi_hi', 'val_auc', 'demo', 'dir'])
 
 # %% ../nbs/71_sweep_results.ipynb #1588cffe
 def _ok(x) -> bool: return x is not None and np.isfinite(float(x))
@@ -62,20 +96,25 @@ def _fmt(s: dict, lo=None, hi=None) -> str:
     if _ok(lo) and _ok(hi): return f'{v:.1f} [{100 * lo:.1f}–{100 * hi:.1f}]'
     return f'{v:.1f}'
 
+_T1_COLS = (('auc', 'ours: 5-class macro'), ('auc4', 'ours: 4-class macro (no MI)'), ('mi', 'ours: MI'))
+_ORDER = [c for _, c in _T1_COLS] + ['ours', 'paper', 'n seeds']
+
 def results_table(runs: pd.DataFrame, table: str) -> pd.DataFrame:
-    "Table 1 ('t1', rows frac) or Table 2 ('t2', rows ratio): mean ± 95 % CI over seeds ×100 (one seed: [bootstrap CI]), paper beside."
+    "Table 1 ('t1', rows frac: 5-class macro, 4-class macro without MI, MI AUROC) or Table 2 ('t2', rows ratio: MI AUROC): mean ± 95 % CI over seeds ×100 (one seed: [bootstrap CI]), paper beside."
     key = 'frac' if table == 't1' else 'ratio'
     df = runs[(runs.table == table) & (runs.status == 'done')]
     if df.empty: return pd.DataFrame()
     out = {}
     for (x, arm), g in df.groupby([key, 'arm'], sort=True):
-        s = mean_ci(g.auc.astype(float))
-        out.setdefault(x, {})[(arm, 'ours')] = _fmt(s, *((g.lo.iloc[0], g.hi.iloc[0]) if len(g) == 1 else (None, None)))
-        out[x][(arm, 'n seeds')] = s['n']
-        if table == 't1': out[x][(arm, 'paper')] = PAPER['table1'].get((float(x), arm), '')
+        for col, name in (_T1_COLS if table == 't1' else (('auc', 'ours'),)):
+            lo, hi = ('lo', 'hi') if col == 'auc' else (f'{col}_lo', f'{col}_hi')
+            s = mean_ci(g[col].astype(float))
+            out.setdefault(x, {})[(arm, name)] = _fmt(s, *((g[lo].iloc[0], g[hi].iloc[0]) if len(g) == 1 else (None, None)))
+        out[x][(arm, 'n seeds')] = mean_ci(g.auc.astype(float))['n']
+        out[x][(arm, 'paper')] = PAPER['table1' if table == 't1' else 'table2'].get((float(x), arm), '')
     t = pd.DataFrame.from_dict(out, orient='index'); t.index.name = key
     t.columns = pd.MultiIndex.from_tuples(t.columns)
-    return t[sorted(t.columns, key=lambda c: (c[0].split('-')[1] != 'base', c[0], ['ours', 'paper', 'n seeds'].index(c[1])))]
+    return t[sorted(t.columns, key=lambda c: (c[0].split('-')[1] != 'base', c[0], _ORDER.index(c[1])))]
 
 # %% ../nbs/71_sweep_results.ipynb #0d17f655
 def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -98,12 +137,14 @@ def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0) -> 
 
 # %% ../nbs/71_sweep_results.ipynb #3adcfba2
 def best_run(runs: pd.DataFrame) -> pd.Series | None:
-    "The best arm (Table 2 if it ran, else Table 1) by mean headline AUROC over seeds, and its seed-0 (or first) run."
+    "The best arm (Table 2 if it ran, else Table 1) by mean **validation** headline AUROC over seeds (never a test metric), and its seed-0 (or first) run."
     for t in ('t2', 't1'):
         df = runs[(runs.table == t) & (runs.status == 'done')]
         if df.empty: continue
         key = 'frac' if t == 't1' else 'ratio'
-        m = df.groupby(['arm', key]).auc.mean().idxmax()
+        val = df.groupby(['arm', key]).val_auc.mean().dropna()
+        if val.empty: continue                    # no run of this table has a validation AUROC (metrics of an older version)
+        m = val.idxmax()
         cand = df[(df.arm == m[0]) & (df[key] == m[1])].sort_values('seed')
         return cand.iloc[0]
     return None

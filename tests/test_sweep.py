@@ -315,3 +315,22 @@ def test_template_path():
     assert sw.template_path(sw.RUN_TEMPLATE).name == '90_run_report.ipynb'
     with pytest.raises(MiEcgError, match='not found'):
         sw.template_path('99_nope.ipynb')
+
+
+def test_budget_capped_preset_says_so_in_every_report(tmp_path):
+    "A preset with max_steps_per_epoch > 0: sweep.json records the budget, and the summary and each run report open with a banner."
+    s = load_settings(_write(tmp_path, TINY.replace('jobs = 1\n', 'jobs = 1\nmax_steps_per_epoch = 5\n')), env={})
+    res = run_sweep('tiny', s, runner=FAKE, only='t2-*')
+    assert res.ok, res.status
+    sd = res.sweep_dir
+    assert json.loads((sd / 'sweep.json').read_text())['budget'] == dict(epochs=2, pretrain_epochs=1, max_steps_per_epoch=5)
+    assert 'BUDGET-CAPPED' in (sd / 'summary.html').read_text()
+    assert 'BUDGET-CAPPED' in (sd / 't2-gru-base-ratio0-s0' / 'report.ipynb').read_text()
+    (tmp_path / 'uncapped').mkdir()
+    res0 = run_sweep('tiny', _settings(tmp_path / 'uncapped'), runner=FAKE, only='t2-*')   # no cap: no banner
+    assert 'BUDGET-CAPPED' not in (res0.sweep_dir / 'summary.html').read_text()
+
+
+def _write(tmp_path, text):
+    ini = tmp_path / 'settings.ini'
+    ini.write_text(text.format(root=ROOT, tmp=tmp_path)); return ini
