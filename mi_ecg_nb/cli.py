@@ -17,7 +17,8 @@ from .ptbxl_download import download_ptbxl, make_sample, verify_ptbxl
 from .cohort import save_cohort, simulate_cohort
 from .sim_fit import fit_sim_params, write_sim_params
 from .fidelity_report import fidelity_report_options, run_fidelity_report
-from .pretrain import HEAD_INIT, _check_args, check_strategy, pretrain_id, pretrain_model, pretrain_options
+from .pretrain import (HEAD_INIT, _check_args, check_strategy, checkpoint_head, pretrain_id, pretrain_model,
+                                 pretrain_options)
 from .train import run_id, train_classifier, train_options
 from .sweep import auto_preset, run_sweep
 from .sweep_grid import grid_table
@@ -207,7 +208,8 @@ def _cli_train(args, settings):
     _check_args(task, model, frac)
     ds = load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
     out = Path(args.out) if args.out else settings.path('reports_dir') / 'train' / run_id(task, model, frac, seed, args.init)
-    r = train_classifier(ds, task, model, frac, seed, out, **train_options(settings), init=args.init, init_head=args.init_head)
+    head = args.init_head or (checkpoint_head(args.init) if args.init else 'fresh')   # the sweep's rule unless told
+    r = train_classifier(ds, task, model, frac, seed, out, **train_options(settings), init=args.init, init_head=head)
     print(json.dumps(r, indent=1))
     return r
 
@@ -220,8 +222,9 @@ def _train(sub):
     p.add_argument('--init', help='pretrained checkpoint whose encoder initialises the model (fine-tuning)')
     setting_flags(p, 'train', ['epochs', 'batch_size', 'lr'])
     p.add_argument('--sample', action='store_true', help='use the bundled PTB-XL sample even when the full dataset is present')
-    p.add_argument('--init-head', choices=HEAD_INIT, default='fresh',
-                   help='with --init: a fresh head (default) or the pretrained head when its layout matches')
+    p.add_argument('--init-head', choices=HEAD_INIT, default=None,
+                   help="with --init: a fresh head or the pretrained head (default: keep after supervised/joint "
+                        "pretraining, fresh after the MAE, as the sweep does)")
     p.set_defaults(func=_cli_train)
     return p
 

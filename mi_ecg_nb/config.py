@@ -175,7 +175,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         mask_segment=_F(50, 'MAE: length of one masked segment (samples)', lo=1),
         mask_leads=_F(False, 'MAE: mask whole leads as well'),
         finetune=_F('full', 'fine-tuning mode', choices=('full', 'linear_probe', 'discriminative')),
-        encoder_lr_mult=_F(0.1, 'discriminative fine-tuning: encoder LR multiplier', lo=0.0),
+        encoder_lr_mult=_F(0.1, 'encoder LR multiplier; applies only with finetune = discriminative', lo=0.0),
     ),
     'evaluate': dict(
         n_boot=_F(1000, 'bootstrap resamples of the test fold (shared by all runs: paired comparisons)', lo=1),

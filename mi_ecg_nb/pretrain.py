@@ -31,8 +31,8 @@ log = get_logger('pretrain')
 # %% auto #0
 __all__ = ['log', 'STRATEGIES', 'FINETUNE_MODES', 'HEAD_INIT', 'WEIGHTINGS', 'check_strategy', 'check_mask',
            'SupervisedObjective', 'segment_mask', 'masked_mse', 'MAEObjective', 'JointObjective',
-           'objective_param_groups', 'pretrain_augment', 'make_objective', 'load_pretrained', 'freeze_encoder',
-           'pretrain_model', 'pretrain_options', 'pretrain_id']
+           'objective_param_groups', 'pretrain_augment', 'make_objective', 'load_pretrained', 'head_for',
+           'checkpoint_head', 'freeze_encoder', 'pretrain_model', 'pretrain_options', 'pretrain_id']
 
 # %% ../nbs/45_pretrain.ipynb #5ae86265
 STRATEGIES = ('supervised', 'mae', 'joint')
@@ -239,6 +239,17 @@ def load_pretrained(model: nn.Module, src, head: str = 'fresh') -> nn.Module:
         model.head.load_state_dict(hsd)
     return model
 
+# %% ../nbs/45_pretrain.ipynb #5b1f0e7a
+def head_for(strategy: str) -> str:
+    "The head a fine-tuning from a `strategy` pretraining starts from: 'keep' (supervised, joint) or 'fresh' (mae)."
+    return 'keep' if check_strategy(strategy) in ('supervised', 'joint') else 'fresh'
+
+def checkpoint_head(src) -> str:
+    "`head_for` the strategy recorded in a pretraining checkpoint (`kind='pretrain'`); 'fresh' for any other checkpoint."
+    ck = _read_checkpoint(src)
+    if isinstance(ck, dict) and ck.get('kind') == 'pretrain' and 'strategy' in ck: return head_for(ck['strategy'])
+    return 'fresh'
+
 # %% ../nbs/45_pretrain.ipynb #a41ae5b9
 def _frozen_train(self, mode: bool = True): return nn.Module.train(self, False)
 
@@ -297,7 +308,8 @@ def pretrain_model(
 ) -> dict:                            # JSON-able summary: paths, epochs, wall time
     """Pretrain `model` with `strategy` on synthetic records (`n_synth`, or `ratio` x N_real of `ds`, or a given `synth`
     set); `ds` (real PTB-XL) only lends its training split's metadata distribution. `cfg` (default `TrainConfig()`)
-    holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides` (when not None) over it.
+    holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides` (when not None) over it; the best
+    epoch is always the one of the lowest synthetic validation loss (`monitor='val_loss'`).
     Returns a JSON-able summary."""
     t0 = time.perf_counter()
     check_strategy(strategy)
@@ -307,6 +319,7 @@ def pretrain_model(
                                         fix='pass ds=load_ptbxl(...) or n_synth= instead of ratio=')
         synth = ratio_synth_set(ds, ratio, seed, task)
     cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)
+    cfg = cfg.override(monitor='val_loss')   # the synthetic val AUC saturates at 1.0: select on the loss, every strategy
     dev = get_device(cfg.device)
     mt = pretrain_meta_transform(ds) if ds is not None else None
     feed = SynthFeed(n_synth, seed, task, MetaSampler.from_ptbxl(ds) if ds is not None else None, mt,

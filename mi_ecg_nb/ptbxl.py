@@ -486,14 +486,14 @@ def check_patient_disjoint(meta: pd.DataFrame) -> None:
 
 # %% ../nbs/10_ptbxl.ipynb #c73f29bd
 def subset_fraction(labels: pd.DataFrame, train_idx: np.ndarray, frac: float, seed: int) -> np.ndarray:
-    "Row positions of the training records kept when only `frac` of the MI-positive ones are kept."
+    "Row positions of the training records kept when only `frac` of the MI-positive ones are kept (nested in `frac` for one seed)."
     if not (isinstance(frac, (int, float)) and np.isfinite(frac) and 0.0 <= frac <= 1.0):
         raise MiEcgError('frac out of range', expected='a number in [0, 1] (fraction of real MI-positive training records)',
                          found=repr(frac), fix='pass --frac between 0 and 1')
     train_idx = np.asarray(train_idx)
     is_mi = labels.mi.to_numpy()[train_idx] == 1
     mi_idx = train_idx[is_mi]
-    keep = make_rng(seed, 'subset', 'frac').choice(mi_idx, size=int(round(frac * len(mi_idx))), replace=False)
+    keep = make_rng(seed, 'subset', 'frac').permutation(mi_idx)[:int(round(frac * len(mi_idx)))]
     return np.sort(np.concatenate([train_idx[~is_mi], keep]))
 
 # %% ../nbs/10_ptbxl.ipynb #ef0684a1

@@ -204,6 +204,7 @@ def default_knobs(mi: bool, base: str = 'fitted') -> dict:
 
 # %% ../nbs/20_sim_params.ipynb #8d4a2df9
 def _prior_class(mi: bool) -> dict:
+    # motion transients at one rate in NORM and MI: in MI records only they would be a label shortcut real data lack
     amp = dict(  # textbook mean amplitudes (mV) in I, II, V1..V6
         P=[0.05, 0.1, 0.04, 0.06, 0.06, 0.06, 0.06, 0.05], Q=[-0.04, -0.05, 0.0, 0.0, -0.01, -0.04, -0.07, -0.07],
         R=[0.55, 0.9, 0.25, 0.55, 0.8, 1.2, 1.2, 0.95], S=[-0.12, -0.15, -0.9, -1.4, -0.9, -0.5, -0.25, -0.15],
@@ -223,7 +224,7 @@ def _prior_class(mi: bool) -> dict:
     return dict(n_records=0, morph=dict(mean=mean.tolist(), cov=np.diag(sd ** 2).tolist(), lo=lo.tolist(), hi=hi.tolist()),
                 hrv=dict(lf_hf=[np.log(1.5), 0.6]),
                 noise=dict(emg=[np.log(0.012 if mi else 0.01), 0.6], wander=[np.log(0.05), 0.7], wander_f=[0.05, 0.4], mains=[np.log(1e-4), 0.5],
-                           motion_p=[0.05, 0.2] if mi else [0.0, 0.0], motion_amp=[np.log(0.1), 0.5],
+                           motion_p=[0.05, 0.2], motion_amp=[np.log(0.1), 0.5],
                            settle_p=0.3, settle_amp=[np.log(0.3), 1.0], settle_tau=[np.log(0.6), 0.6],
                            fade_tau=[0.3, 0.1 if mi else 0.0], fade_gamma=[2.0, 0.5 if mi else 0.0], gain_sd=0.05,
                            offset=dict(mean=[0.0] * 8, cov=(np.eye(8) * 0.0035 ** 2).tolist())),

@@ -26,10 +26,9 @@ log = get_logger('sweep')
 
 # %% auto #0
 __all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'Runner',
-           'get_runner', 'real_describe_data', 'finetune_head', 'real_run_one', 'synthetic_records',
-           'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
-           'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'run_summary',
-           'auto_preset']
+           'get_runner', 'real_describe_data', 'real_run_one', 'synthetic_records', 'real_pretrain_one', 'sweep_lock',
+           'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate',
+           'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'run_summary', 'auto_preset']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
@@ -66,18 +65,15 @@ def real_describe_data(data: str, settings: Settings) -> dict:
     return dict(kind='sample' if ds.is_sample else 'full', root=str(ds.root), n_records=len(ds), n_train=n_train)
 
 # %% ../nbs/72_sweep.ipynb #e9b548dc
-def finetune_head(strategy: str) -> str:
-    "Strategies that trained a classification head on synthetic labels keep it; the MAE's new head starts fresh."
-    return 'keep' if strategy in ('supervised', 'joint') else 'fresh'
-
 def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     "Train one run with `mi_ecg_nb.train.train_classifier`; its predictions.npz and history.csv are copied into `out_dir`."
     from mi_ecg_nb import train
+    from mi_ecg_nb.pretrain import head_for
     ds, tdir = _load_data(spec.data, settings), Path(out_dir) / 'train'
     extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and not spec.pretrained and spec.ratio > 0 else None
     res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed,
                                  out_dir=tdir, **train.train_options(settings), init=spec.init or None, epochs=spec.epochs,
-                                 device=spec.device, extra_train=extra, init_head=finetune_head(spec.strategy), progress=False)
+                                 device=spec.device, extra_train=extra, init_head=head_for(spec.strategy) if spec.pretrained else 'fresh', progress=False)
     for name in ('predictions.npz', 'history.csv'):
         if (tdir / name).is_file():
             with atomic_path(Path(out_dir) / name) as t: shutil.copyfile(tdir / name, t)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import MiEcgError, Settings, TrainConfig, atomic_path, get_logger, with_overrides
+from .config import SCHEMA, MiEcgError, Settings, TrainConfig, atomic_path, get_logger, with_overrides
 from .config import jsonable, seed_everything
 from .ptbxl import SUPERCLASSES, MetadataTransform, subset_fraction
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
@@ -121,6 +121,16 @@ def _save_predictions(path, pdata, p_val, p_test):
     return Path(path)
 
 # %% ../nbs/50_train.ipynb #f85f1f7a
+def _check_encoder_lr_mult(finetune, mult):
+    "The multiplier acts only in discriminative fine-tuning: another value with another mode is refused, not ignored."
+    default = SCHEMA['pretrain']['encoder_lr_mult'].default
+    if finetune in ('full', 'linear_probe') and mult != default:
+        raise MiEcgError('encoder_lr_mult has no effect with this fine-tuning mode',
+                         expected=f"encoder_lr_mult={default} (the default) unless finetune='discriminative'",
+                         found=f'encoder_lr_mult={mult!r} with finetune={finetune!r}',
+                         fix='set [pretrain] finetune = discriminative to train the encoder at encoder_lr_mult x lr, '
+                             f'or leave [pretrain] encoder_lr_mult at {default}')
+
 def train_classifier(
     ds,                               # a PTBXL dataset (load_ptbxl)
     task: str = 'superclass',         # 'superclass' (5 superclasses + 23 subclasses, multi-label) or 'mi' (MI vs rest)
@@ -133,7 +143,7 @@ def train_classifier(
     loss: str = 'balanced_focal',     # classification loss
     focal_gamma: float = 1.0,         # focusing parameter of the focal losses
     finetune: str = 'full',           # with `init`: 'full', 'discriminative' (encoder at encoder_lr_mult x lr) or 'linear_probe'
-    encoder_lr_mult: float = 0.1,     # the encoder's learning-rate factor of finetune='discriminative'
+    encoder_lr_mult: float = 0.1,     # the encoder's learning-rate factor of finetune='discriminative' (only there)
     init=None,                        # a pretrained checkpoint whose encoder starts the model
     init_head: str = 'fresh',         # with `init`: a 'fresh' head or 'keep' the pretrained one when its layout matches
     extra_train: dict | None = None,  # synthetic records added to the training split (Table 2's base arms)
@@ -146,6 +156,7 @@ def train_classifier(
     `cfg` (default `TrainConfig()`) holds the loop's settings, with `seed`, `epochs`, `device` and `cfg_overrides`
     (when not None) over it."""
     _check_args(task, model, frac)
+    _check_encoder_lr_mult(finetune, encoder_lr_mult)
     t0 = time.perf_counter()
     pdata = prepare_data(ds, task, frac, seed, extra_train)
     cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)

@@ -137,6 +137,23 @@ def test_pretrained_encoder_loads_equal_head_new(fx, tmp_path, strategy):
         assert torch.equal(fresh.head.out.weight, ck['model']['head.out.weight'])
 
 
+def test_pretraining_keeps_the_epoch_of_the_lowest_val_loss(fx, tmp_path):
+    "The synthetic val AUC saturates at 1.0: pretraining selects on the val loss, even when [train] monitor says val_auc."
+    r = _pretrain(fx, 'supervised', tmp_path / 'sel', n=64, epochs=4, monitor='val_auc', patience=4)
+    h = pd.read_csv(tmp_path / 'sel' / 'history.csv')
+    assert r['best_epoch'] == int(h.epoch[h.val_loss.idxmin()])
+    ck = torch.load(r['checkpoint'], weights_only=False)
+    assert ck['config']['monitor'] == 'val_loss' and ck['epoch'] == r['best_epoch']
+
+
+def test_pretraining_with_a_saturated_auc_keeps_a_later_epoch(fx, tmp_path, monkeypatch):
+    "val AUC 1.0 from the first epoch, val loss falling: the kept epoch is the last, not the first."
+    losses = iter([0.9, 0.5, 0.3])
+    monkeypatch.setattr(loop, 'evaluate_objective', lambda *a, **k: dict(val_loss=next(losses), val_auc=1.0))
+    r = _pretrain(fx, 'joint', tmp_path / 'sat', n=64, epochs=3, patience=3)
+    assert r['best_epoch'] == 3 and r['epochs_run'] == 3
+
+
 def test_pretrain_then_finetune_reproducible(fx, tmp_path):
     ds, s = fx
     outs = []
@@ -278,3 +295,28 @@ def test_cli_pretrain_then_train_init(tmp_path):
     assert (tmp_path / 't' / 'predictions.npz').is_file() and t['init'].endswith('checkpoint.pt')
     with pytest.raises(SystemExit):
         _cli(['pretrain', '--strategy', 'simclr'], s)
+
+
+def test_cli_and_sweep_follow_one_head_rule(tmp_path, monkeypatch):
+    "`mi-ecg train --init CKPT` defaults to the head the sweep uses for the checkpoint's strategy; --init-head overrides."
+    from mi_ecg_nb import cli, sweep
+    from mi_ecg_nb.sweep_grid import RunSpec
+    seen = []
+    fake_train = lambda *a, init_head=None, **k: seen.append(init_head) or {}
+    monkeypatch.setattr(cli, 'train_classifier', fake_train)
+    monkeypatch.setattr(cli, 'load_ptbxl', lambda *a, **k: None)
+    monkeypatch.setattr(train, 'train_classifier', fake_train)
+    monkeypatch.setattr(sweep, '_load_data', lambda data, settings: type('DS', (), dict(is_sample=True))())
+    s = load_settings(env={})
+    for strategy in pt.STRATEGIES:
+        ck = tmp_path / f'{strategy}.pt'
+        torch.save(dict(kind='pretrain', strategy=strategy, model={}, arch={}), ck)
+        _cli(['train', '--out', str(tmp_path / 'o'), '--init', str(ck)], {})
+        sweep.real_run_one(RunSpec('t1', 'gru', strategy, init=str(ck)), tmp_path / 'r', s)
+        _cli(['train', '--out', str(tmp_path / 'o'), '--init', str(ck), '--init-head', 'fresh'], {})
+        cli_head, sweep_head, forced = seen[-3:]
+        assert cli_head == sweep_head == pt.head_for(strategy) == ('fresh' if strategy == 'mae' else 'keep'), strategy
+        assert forced == 'fresh'
+    sweep.real_run_one(RunSpec('t1', 'gru', 'base'), tmp_path / 'r', s)
+    _cli(['train', '--out', str(tmp_path / 'o')], {})
+    assert seen[-2:] == ['fresh', 'fresh']

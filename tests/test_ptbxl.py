@@ -98,6 +98,20 @@ def test_fractions_are_deterministic_and_leave_val_test_alone(tiny_ptbxl):
         with pytest.raises(ValueError, match='frac'): subset_fraction(ds.labels, tr, bad, 0)
 
 
+def test_fractions_are_nested_for_one_seed(tiny_ptbxl):
+    root, s = tiny_ptbxl
+    ds = load_ptbxl(**ptbxl_options(s))
+    tr = ds.split_index('train')
+    mi = ds.labels.mi.to_numpy()
+    for seed in (0, 1, 7, 2024):
+        ks = [subset_fraction(ds.labels, tr, f, seed) for f in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)]
+        assert all(np.all(np.diff(k) > 0) for k in ks)  # sorted, no repeats
+        assert all(set(a) <= set(b) for a, b in zip(ks, ks[1:]))
+        assert np.array_equal(ks[-1], np.sort(tr))
+        n_mi = mi[tr].sum()
+        assert [mi[k].sum() for k in ks] == [round(f * n_mi) for f in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)]
+
+
 def test_cli_download_verify_info_offline(tmp_path):
     src = make_fixture_ptbxl(tmp_path / 'src', n=8)
     files = [str(p.relative_to(src)) for p in sorted(src.rglob('*')) if p.is_file()]

@@ -132,6 +132,16 @@ def test_each_artifact_switch_acts_alone():
         assert d > 1e-6 or (k == 'settle' and (c.params.settle_amp == 0).all()) or (k == 'motion' and c.params.motion_p.max() < 0.05), k
 
 
+def test_motion_transients_are_no_label_shortcut():
+    "NORM and MI records draw motion transients from one distribution (shipped fit and literature prior alike)."
+    for doc in (load_sim_params().doc, prior_params()):
+        nz = {w: cd['noise'] for w, cd in doc['classes'].items()}
+        assert all((n['motion_p'], n['motion_amp']) == (nz['NORM']['motion_p'], nz['NORM']['motion_amp']) for n in nz.values())
+    c = simulate_cohort(400, MIX, seed=4)
+    norm, mi = (c.params.motion_p[c.labels.super_NORM == 1], c.params.motion_p[c.labels.super_MI == 1])
+    assert (norm > 0).all() and (mi > 0).all() and abs(norm.mean() - mi.mean()) < 0.02
+
+
 def test_mains_appears_as_an_alternating_nyquist_component():
     f = dict(hr=60.0, jitter=0.0, mains=0.2, mains_df=0.0)
     on = simulate_cohort(2, 'NORM', seed=1, fixed=f, artifacts={k: k == 'mains' for k in ARTIFACTS}, hrv=False)

@@ -94,6 +94,8 @@ def test_same_seed_same_predictions(fx, tmp_path):
     (dict(task='rhythm'), 'unknown task'), (dict(model='resnet'), 'unknown model'),
     (dict(frac=1.5), 'frac out of range'), (dict(frac=-0.1), 'frac out of range'),
     (dict(extra_train=dict(signals=np.zeros((2, 12, 1000)))), 'extra_train'),
+    (dict(finetune='full', encoder_lr_mult=0.5), "(?s)encoder_lr_mult has no effect.*unless finetune='discriminative'"),
+    (dict(finetune='linear_probe', encoder_lr_mult=1.0), 'encoder_lr_mult has no effect'),
 ])
 def test_bad_arguments(fx, kw, match):
     _, s, ds = fx
