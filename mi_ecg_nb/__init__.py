@@ -27,7 +27,7 @@ Modules:
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #c33e59ba
+# %% ../nbs/index.ipynb #2f46898e
 # The public API: each name is imported from its module on first use, so `import mi_ecg_nb` stays fast (no torch)
 # and `mi-ecg --help` does not pay for stages it does not run.
 _API = {
