@@ -111,7 +111,7 @@ def load_fidelity_inputs(n_per_class: int = 200, seed: int = 0, split: str = 'he
         floor[cls] = np.asarray(ds.signals[rb], np.float32)
         records[cls] = dict(real=ecg[ra].tolist(), floor=ecg[rb].tolist())
         sim = simulate_cohort(n, cls=cls, seed=derive_seed(seed, 'fidelity-synth', cls) % 2**31, params=params_file)
-        synth[cls] = np.asarray(sim[0] if isinstance(sim, tuple) else sim.signals, np.float32)
+        synth[cls] = np.asarray(sim.signals, np.float32)
         counts[cls] = dict(pool=int(len(rows)), n=int(n), requested=int(n_per_class),
                            patients_real=int(len(set(pid[ra]))), patients_floor=int(len(set(pid[rb]))),
                            shared_patients=int(len(set(pid[ra]) & set(pid[rb]))))

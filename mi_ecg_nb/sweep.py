@@ -187,23 +187,10 @@ def _failed(d: Path, e: BaseException) -> dict:
     return dict(status='failed', error=msg)
 
 # %% ../nbs/72_sweep.ipynb #b7d4a2e9
-def _runner_name(runner) -> str: return get_runner(runner).name
-
 def _save_fig(fig, dest: Path):
     import matplotlib.pyplot as plt
     with atomic_path(dest) as t: fig.savefig(t, format='png', dpi=110, bbox_inches='tight')
     plt.close(fig)
-
-def _plot_history(hist: Path, dest: Path):
-    "Losses and validation AUROC per epoch of the runner's history.csv."
-    import matplotlib.pyplot as plt
-    h = pd.read_csv(hist)
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
-    for c in [c for c in h.columns if 'loss' in c]: axs[0].plot(h.epoch, h[c], 'o-', ms=3, label=c)
-    for c in [c for c in h.columns if 'auc' in c]: axs[1].plot(h.epoch, h[c], 'o-', ms=3, label=c)
-    axs[0].set(xlabel='epoch', title='loss'); axs[1].set(xlabel='epoch', title='validation AUROC')
-    for a in axs: a.legend(fontsize=8)
-    _save_fig(fig, dest)
 
 def _plot_pretraining(hist: Path, dest: Path):
     "Every numeric column per epoch of a pretraining's history.csv."
@@ -216,7 +203,7 @@ def train_and_evaluate(spec: RunSpec, run_dir: Path, settings: Settings, runner:
     "Run `spec` into `run_dir`: train (the runner), figures, train_result.json, evaluation; metrics.json last, atomically. Returns the metrics."
     run_dir, run = Path(run_dir), get_runner(runner)
     (run_dir / 'metrics.json').unlink(missing_ok=True); run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = dict(run_id=spec.run_id, spec=spec.to_dict(), runner=_runner_name(runner), settings=settings.asdict(),
+    cfg = dict(run_id=spec.run_id, spec=spec.to_dict(), runner=run.name, settings=settings.asdict(),
                settings_file=str(settings.file) if settings.file else None)
     _guard_write(f'{run_dir}/config.json', atomic_write_text, run_dir / 'config.json', json.dumps(cfg, indent=1, default=str))
     data_info = run.describe_data(spec.data, settings)
@@ -226,7 +213,9 @@ def train_and_evaluate(spec: RunSpec, run_dir: Path, settings: Settings, runner:
     train_seconds = time.time() - t0
     tr = dict(run_id=spec.run_id, seconds=train_seconds, files=sorted(p.name for p in run_dir.iterdir()), info=info)
     _guard_write(f'{run_dir}/train_result.json', atomic_write_text, run_dir / 'train_result.json', json.dumps(tr, indent=1, default=str))
-    if (run_dir / 'history.csv').is_file(): _plot_history(run_dir / 'history.csv', run_dir / 'convergence.png')
+    if (run_dir / 'history.csv').is_file():                            # the loop's convergence plot, on the runner's history
+        from mi_ecg_nb.loop import plot_history
+        plot_history(pd.read_csv(run_dir / 'history.csv'), info.get('best_epoch'), run_dir / 'convergence.png')
     ph = Path(spec.init).parent / 'history.csv' if spec.init else None
     if ph is not None and ph.is_file(): _plot_pretraining(ph, run_dir / 'pretraining.png')
     opts = {**eval_options(settings), **({'n_boot': n_boot} if n_boot else {})}
@@ -384,24 +373,25 @@ def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = 
     sweep_dir = Path(reports_dir or settings.path('reports_dir')) / preset
     res = SweepResult(preset, sweep_dir, runs)
     if dry_run: return res
-    get_runner(runner); check_writable(sweep_dir)
+    run = get_runner(runner); check_writable(sweep_dir)
     res.started = time.time()
     with sweep_lock(sweep_dir):
-        isolate = get_runner(runner).name != 'fake' if isolate is None else isolate
+        isolate = run.name != 'fake' if isolate is None else isolate
         _sweep_body(res, settings, jobs or settings.sweep(preset).jobs, runner, summary, isolate)
     res.seconds = time.time() - res.started
     return res
 
 # %% ../nbs/72_sweep.ipynb #1cfa7275
 def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool, isolate: bool = True):
-    sref, sd = settings_ref(settings), res.sweep_dir
-    if settings.sweep(res.preset).max_steps_per_epoch:       # the preset's step budget reaches every run
-        sref['overrides'].setdefault('train.max_steps_per_epoch', settings.sweep(res.preset).max_steps_per_epoch)
-    data_info = get_runner(runner).describe_data(settings.sweep(res.preset).data, settings)
+    sref, sd, preset, run = settings_ref(settings), res.sweep_dir, settings.sweep(res.preset), get_runner(runner)
+    if preset.max_steps_per_epoch:                            # the preset's step budget reaches every run
+        sref['overrides'].setdefault('train.max_steps_per_epoch', preset.max_steps_per_epoch)
+    steps = int(sref['overrides'].get('train.max_steps_per_epoch', settings.train.max_steps_per_epoch))   # what the runs get
+    data_info = run.describe_data(preset.data, settings)
     _check_same_data(sd, data_info)
-    extra = dict(description=settings.sweep(res.preset).description, data=data_info, runner=_runner_name(runner), jobs=jobs,
+    extra = dict(description=preset.description, data=data_info, runner=run.name, jobs=jobs,
                  demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs],
-                 budget={k: getattr(settings.sweep(res.preset), k) for k in ('epochs', 'pretrain_epochs', 'max_steps_per_epoch')})
+                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, max_steps_per_epoch=steps))
     res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
     _write_status(res, extra)
     pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs

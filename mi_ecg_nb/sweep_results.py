@@ -44,7 +44,7 @@ def _json(p: Path) -> dict:
 def run_budget(folder: Path) -> dict:
     "The step budget of a run folder (its config.json) or a sweep folder (sweep.json's `budget`, else its first run's): {'max_steps_per_epoch', 'epochs', ...}."
     f = Path(folder)
-    if 'budget' in _json(f / 'sweep.json'): return dict(_json(f / 'sweep.json')['budget'])
+    if 'budget' in (sweep := _json(f / 'sweep.json')): return dict(sweep['budget'])
     cfg = _json(f / 'config.json') or next((_json(p) for p in sorted(f.glob('*/config.json'))), {})
     if not cfg: return {}
     spec = cfg.get('spec', {})

@@ -331,6 +331,14 @@ def test_budget_capped_preset_says_so_in_every_report(tmp_path):
     assert 'BUDGET-CAPPED' not in (res0.sweep_dir / 'summary.html').read_text()
 
 
+def test_a_step_cap_set_outside_the_preset_is_the_budget_the_summary_states(tmp_path):
+    "The budget in sweep.json is the cap the runs get: here from `train.max_steps_per_epoch`, the preset having none."
+    s = load_settings(_write(tmp_path, TINY), overrides={'train.max_steps_per_epoch': 7}, env={})
+    res = run_sweep('tiny', s, runner=FAKE, only='t2-gru-base-*', summary=False)
+    assert res.ok, res.status
+    assert json.loads((res.sweep_dir / 'sweep.json').read_text())['budget']['max_steps_per_epoch'] == 7
+
+
 def _write(tmp_path, text):
     ini = tmp_path / 'settings.ini'
     ini.write_text(text.format(root=ROOT, tmp=tmp_path)); return ini
