@@ -78,6 +78,7 @@ class TrainConfig:
     num_threads: int = 0              # [runtime] num_threads: torch CPU threads; 0 = leave as is
     eval_batch_size: int = 512
     max_steps_per_epoch: int = _setting(0, 'cap on optimiser steps per epoch (0: a full pass over the training data)', lo=0)
+    max_steps: int = 0                # total optimiser steps (0: epochs x steps per epoch); the schedule spans them (a step budget)
     min_delta: float = 0.0            # improvement needed to reset the patience counter
     progress: bool = True             # tqdm bar
 
@@ -168,6 +169,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
     ),
     'pretrain': dict(
         strategy=_F('supervised', 'pretraining strategy', choices=('supervised', 'mae', 'joint')),
+        simulator=_F('matched', "what the simulator is fitted on: 'matched' (the training records the classifier sees at its frac; "
+                     "no real MI at frac 0), 'all' (every training record: a labelled reference) or 'prior' (textbook prior)",
+                     choices=('matched', 'all', 'prior')),
         n_synth=_F(10000, 'synthetic records per pretraining run', lo=1),
         epochs=_F(10, 'pretraining epochs', lo=1),
         fresh_every_epoch=_F(False, 'draw a new synthetic cohort every epoch instead of a cached one'),
@@ -199,6 +203,7 @@ SWEEP_FIELDS: dict[str, Field] = dict(
     n_synth=_F(10000, 'synthetic records for Table 1 pretraining', lo=1),
     jobs=_F(1, 'runs in parallel worker processes', lo=1),
     max_steps_per_epoch=_F(0, 'cap on optimiser steps per epoch in every run and pretraining (0: full passes)', lo=0),
+    matched_controls=_F(True, "add a base-matched control after every pretrained arm: the base model on real data, given its twin's pretraining + fine-tuning steps"),
 )
 
 # %% ../nbs/00_config.ipynb #7c231f4e

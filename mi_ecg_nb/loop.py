@@ -26,9 +26,9 @@ from .models import model_from_arch
 log = get_logger('loop')
 
 # %% auto #0
-__all__ = ['log', 'CHECKPOINT_FORMAT', 'Objective', 'to_tensors', 'n_rows', 'take', 'warmup_cosine', 'param_groups',
-           'save_checkpoint', 'write_run_files', 'load_checkpoint', 'predict', 'FitResult', 'evaluate_objective',
-           'plot_history', 'fit']
+__all__ = ['log', 'CHECKPOINT_FORMAT', 'Objective', 'to_tensors', 'n_rows', 'take', 'warmup_cosine', 'steps_per_epoch',
+           'total_steps', 'epochs_for_budget', 'param_groups', 'save_checkpoint', 'write_run_files', 'load_checkpoint',
+           'predict', 'FitResult', 'evaluate_objective', 'plot_history', 'fit']
 
 # %% ../nbs/42_loop.ipynb #581d9e89
 @runtime_checkable
@@ -72,6 +72,21 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     "Learning-rate factor: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."
     if step < warmup: return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+# %% ../nbs/42_loop.ipynb #e939e535
+def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
+    "Optimiser steps of one epoch over `n_train` records (full batches; at most `cfg.max_steps_per_epoch` when set)."
+    s = max(1, n_train // max(1, min(cfg.batch_size, n_train)))
+    return min(s, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else s
+
+def total_steps(n_train: int, cfg: TrainConfig) -> int:
+    "Steps of a whole run: `epochs` x `steps_per_epoch`, or the step budget `cfg.max_steps` when set (then at most that)."
+    s = cfg.epochs * steps_per_epoch(n_train, cfg)
+    return min(s, cfg.max_steps) if cfg.max_steps else s
+
+def epochs_for_budget(n_train: int, cfg: TrainConfig, budget: int) -> int:
+    "The epochs a step budget needs on `n_train` records (the last one may be cut short)."
+    return max(1, math.ceil(budget / steps_per_epoch(n_train, cfg)))
 
 # %% ../nbs/42_loop.ipynb #18d6bf7d
 def param_groups(model: nn.Module, objective=None, lr: float = 1e-3, weight_decay: float = 1e-2,
@@ -164,6 +179,7 @@ class FitResult:
     checkpoint: Path | None
     wall_s: float
     device: str
+    steps: int = 0                    # optimiser steps taken, every epoch run (the compute a run spent)
 
 def _snapshot(model, objective) -> dict:
     "CPU copies of the model's (and a Module objective's) state, to restore the best epoch at the end."
@@ -242,11 +258,11 @@ def fit(model: nn.Module, objective, train_data, val_data: dict | None = None, c
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None: out_dir.mkdir(parents=True, exist_ok=True)
     rows, best, best_epoch, best_state, bad_epochs, ckpt = [], None, 0, None, 0, None
-    bar = tqdm(total=cfg.epochs * state.steps, desc='fit', disable=not cfg.progress, mininterval=1.0, leave=False)
+    bar = tqdm(total=state.total, desc='fit', disable=not cfg.progress, mininterval=1.0, leave=False)
     for epoch in range(1, cfg.epochs + 1):
         if epoch > 1 and callable(train_data): data = _epoch_data(train_data, epoch - 1, dev)
         te = time.perf_counter()
-        row = dict(epoch=epoch, **state.train_epoch(data, augment, bar), lr=state.opt.param_groups[0]['lr'])
+        row = dict(epoch=epoch, **state.train_epoch(data, augment, bar), lr=state.opt.param_groups[0]['lr'], step=state.done)
         if val is not None: row.update(evaluate_objective(model, objective, val, cfg.eval_batch_size, dev, cfg))
         if callable(getattr(objective, 'on_epoch_end', None)): row.update(objective.on_epoch_end(epoch) or {})
         row['time_s'] = time.perf_counter() - te
@@ -262,14 +278,14 @@ def fit(model: nn.Module, objective, train_data, val_data: dict | None = None, c
         else: bad_epochs += 1
         log.info(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()))
         if out_dir is not None: _write_history(pd.DataFrame(rows), out_dir)
-        if bad_epochs >= cfg.patience: break
+        if bad_epochs >= cfg.patience or state.done >= state.total: break
     bar.close()
     model.load_state_dict(best_state['model'])
     if best_state['objective'] is not None: objective.load_state_dict(best_state['objective'])
     hist = pd.DataFrame(rows)
     if out_dir is not None: plot_history(hist, best_epoch, out_dir / 'history.png')
     return FitResult(model, hist, best_epoch, dict(hist.iloc[best_epoch - 1]), bad_epochs >= cfg.patience and epoch < cfg.epochs,
-                     ckpt, time.perf_counter() - t0, str(dev))
+                     ckpt, time.perf_counter() - t0, str(dev), state.done)
 
 def _write_history(hist: pd.DataFrame, out_dir: Path):
     with atomic_path(out_dir / 'history.csv') as t: hist.to_csv(t, index=False)
@@ -278,14 +294,13 @@ def _write_history(hist: pd.DataFrame, out_dir: Path):
 class _LoopState:
     def __init__(self, model, objective, cfg, dev, n_train, groups):
         self.model, self.objective, self.cfg, self.dev = model, objective, cfg, dev
-        self.bs = min(cfg.batch_size, n_train)
-        self.steps = max(1, n_train // self.bs)
-        if cfg.max_steps_per_epoch: self.steps = min(self.steps, cfg.max_steps_per_epoch)
+        self.bs, self.steps = min(cfg.batch_size, n_train), steps_per_epoch(n_train, cfg)
+        self.total, self.done = total_steps(n_train, cfg), 0
         groups = groups or param_groups(model, objective, cfg.lr, cfg.weight_decay)
         self.params = [p for g in groups for p in g['params']]
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warm, total = round(cfg.warmup_epochs * self.steps), cfg.epochs * self.steps
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda i: warmup_cosine(i, warm, total))
+        warm = round(cfg.warmup_epochs * self.steps)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda i: warmup_cosine(i, warm, self.total))
         self.ctx, dt = _autocast(dev, cfg)
         self.scaler = torch.amp.GradScaler('cuda', enabled=dt == torch.float16)
         self.fmodel = torch.compile(model) if (cfg.compile and dev.type == 'cuda') else model
@@ -299,7 +314,7 @@ class _LoopState:
         n = n_rows(data)
         perm = torch.randperm(n, generator=self.g_shuffle).to(self.dev)
         sums, seen = {}, 0
-        for step in range(min(self.steps, max(1, n // self.bs))):
+        for step in range(min(self.steps, max(1, n // self.bs), self.total - self.done)):
             b = take(data, perm[step * self.bs:(step + 1) * self.bs])
             if augment is not None and self.cfg.augment: b['x'] = augment(b['x'], self.g_aug)
             with self.ctx: loss, logs = self.objective.loss(self.fmodel, b)
@@ -311,7 +326,7 @@ class _LoopState:
             self.scaler.step(self.opt); self.scaler.update(); self.sched.step()
             for k, v in {'loss': loss, **logs}.items():
                 sums[k] = sums.get(k, 0.0) + torch.as_tensor(v, device=self.dev).detach().float() * n_rows(b)
-            seen += n_rows(b)
+            seen += n_rows(b); self.done += 1
             bar.update(1)
         out = {f'train_{k}': float(v / seen) for k, v in sums.items()}
         if not math.isfinite(out['train_loss']):

@@ -20,7 +20,7 @@ import pandas as pd
 from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, export_html,
                               get_logger, load_settings, template_path)
 from .evaluate import eval_options, evaluate_predictions, save_figures, write_metrics
-from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec
+from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec, twin_of
 
 log = get_logger('sweep')
 
@@ -28,7 +28,7 @@ log = get_logger('sweep')
 __all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'Runner',
            'get_runner', 'real_describe_data', 'real_run_one', 'synthetic_records', 'real_pretrain_one', 'sweep_lock',
            'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate',
-           'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'run_summary', 'auto_preset']
+           'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'step_budget', 'run_summary', 'auto_preset']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
@@ -70,14 +70,19 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     from mi_ecg_nb import train
     from mi_ecg_nb.pretrain import head_for
     ds, tdir = _load_data(spec.data, settings), Path(out_dir) / 'train'
-    extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and not spec.pretrained and spec.ratio > 0 else None
+    if spec.matched_control and spec.step_budget < 1:
+        _bad(f'base-matched run {spec.run_id} has no step budget', expected="the steps of its pretrained twin (the sweep fills them in)",
+             found=f'step_budget={spec.step_budget}', fix='run it through run_sweep, after its twin')
+    extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and spec.strategy == 'base' and spec.ratio > 0 else None
     res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed,
                                  out_dir=tdir, **train.train_options(settings), init=spec.init or None, epochs=spec.epochs,
-                                 device=spec.device, extra_train=extra, init_head=head_for(spec.strategy) if spec.pretrained else 'fresh', progress=False)
+                                 step_budget=spec.step_budget or None, device=spec.device, extra_train=extra,
+                                 init_head=head_for(spec.strategy) if spec.pretrained else 'fresh', progress=False)
     for name in ('predictions.npz', 'history.csv'):
         if (tdir / name).is_file():
             with atomic_path(Path(out_dir) / name) as t: shutil.copyfile(tdir / name, t)
-    keep = ('n_train', 'n_train_real', 'n_extra', 'n_val', 'n_test', 'epochs_run', 'best_epoch', 'stopped_early', 'device', 'wall_s', 'n_params')
+    keep = ('n_train', 'n_train_real', 'n_extra', 'n_val', 'n_test', 'epochs_run', 'max_epochs', 'best_epoch', 'stopped_early', 'steps',
+            'step_budget', 'steps_per_epoch', 'device', 'wall_s', 'n_params')
     return dict(is_sample=bool(ds.is_sample), **{k: res.get(k) for k in keep if k in res})
 
 # %% ../nbs/72_sweep.ipynb #0e7e3313
@@ -176,9 +181,16 @@ def execute_pretrain(ps: PretrainSpec, pdir: Path, sref: dict, runner: str) -> d
         if 'disk full' in e.what: raise
         return _failed(pdir, e)
     except Exception as e: return _failed(pdir, e)
-    done = dict(checkpoint=os.path.relpath(ckpt.resolve(), pdir.resolve()), spec=ps.to_dict(), seconds=round(time.time() - t0, 1))
+    done = dict(checkpoint=os.path.relpath(ckpt.resolve(), pdir.resolve()), spec=ps.to_dict(), seconds=round(time.time() - t0, 1),
+                steps=_steps_run(pdir / 'history.csv'))
     _guard_write(f'{pdir}/done.json', atomic_write_text, pdir / 'done.json', json.dumps(done, indent=1))
     return dict(done, checkpoint=str(pdir / done['checkpoint']), status='done')
+
+def _steps_run(history: Path) -> int | None:
+    "Optimiser steps a run or pretraining took: the last `step` of its history.csv (None when it has none)."
+    if not history.is_file(): return None
+    h = pd.read_csv(history)
+    return int(h.step.iloc[-1]) if 'step' in h and len(h) else None
 
 def _failed(d: Path, e: BaseException) -> dict:
     msg = f'{type(e).__name__}: {e}'
@@ -400,14 +412,34 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
         res.pretrain[ps.key] = dict(out, dir=str(pdir)); _write_status(res, extra)
         log.info(f'pretraining {ps.key}: {out["status"]}')
     todo = []
-    for r in res.runs:
+    for r in (r for r in res.runs if not r.matched_control):                 # phase 1: base and pretrained arms
         ps = pretrain_spec(r)
         if ps is not None and res.pretrain.get(ps.key, {}).get('status') == 'failed':
             res.status[r.run_id] = dict(status='failed', error=f'its pretraining {ps.key} failed'); continue
         if ps is not None and ps.key in res.pretrain: r = replace(r, init=res.pretrain[ps.key]['checkpoint'])
         todo.append((r, sd / r.run_id, sref, runner))
     _run_all(res, todo, jobs, extra, isolate)
+    todo = []
+    for r in (r for r in res.runs if r.matched_control):                     # phase 2: base-matched, given its twin's steps
+        if (sd / r.run_id / 'metrics.json').is_file(): todo.append((r, sd / r.run_id, sref, runner)); continue
+        try: budget = step_budget(r, sd, data_info)
+        except MiEcgError as e:
+            res.status[r.run_id] = dict(status='failed', error=e.what); log.warning(f'{r.run_id}: failed ({e.what})'); continue
+        todo.append((replace(r, step_budget=budget['steps']), sd / r.run_id, sref, runner))
+    _run_all(res, todo, jobs, extra, isolate)
     if summary: res.summary = run_summary(sd, settings); _write_status(res, extra)
+
+def step_budget(spec: RunSpec, sweep_dir: Path, data_info: dict) -> dict:
+    "The steps base-matched run `spec` is given: its twin's pretraining steps (done.json) + fine-tuning steps (metrics.json)."
+    twin = twin_of(spec); ps = pretrain_spec(twin)
+    m, d = Path(sweep_dir) / twin.run_id / 'metrics.json', _pretrain_dir(sweep_dir, ps, data_info) / 'done.json'
+    ft = (json.loads(m.read_text()).get('train_info') or {}).get('steps') if m.is_file() else None
+    pre = json.loads(d.read_text()).get('steps') if d.is_file() else None
+    if ft is None or pre is None:
+        _bad(f'no step count for the twin {twin.run_id} of {spec.run_id}', expected='a finished twin run (metrics.json with train_info.steps) '
+             'and its finished pretraining (done.json with steps)', found=f'fine-tuning steps {ft}, pretraining steps {pre}',
+             fix='see why the twin or its pretraining failed (its error.txt), then rerun the sweep')
+    return dict(steps=int(pre) + int(ft), pretrain_steps=int(pre), finetune_steps=int(ft), twin=twin.run_id)
 
 def _run_all(res, todo, jobs, extra, isolate=True):
     for (r, *_), out in _map(execute_run, todo, jobs, isolate):

@@ -7,7 +7,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/sweep_grid.html.md"""
 
 # %% ../nbs/70_sweep_grid.ipynb #5b1e7c23
 from __future__ import annotations
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,13 @@ import pandas as pd
 from .config import MODELS, MiEcgError, Settings
 
 # %% auto #0
-__all__ = ['ARM_STRATEGIES', 'TABLES', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'make_grid', 'grid_table']
+__all__ = ['ARM_STRATEGIES', 'CONTROL', 'SIMULATORS', 'TABLES', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'twin_of',
+           'make_grid', 'grid_table']
 
 # %% ../nbs/70_sweep_grid.ipynb #d92fedec
-ARM_STRATEGIES = ('base', 'supervised', 'mae', 'joint')   # a run's arm: from scratch, or one of pretrain.STRATEGIES
+ARM_STRATEGIES = ('base', 'supervised', 'mae', 'joint')   # a preset's arm: from scratch, or one of pretrain.STRATEGIES
+CONTROL = 'base-matched'     # the compute-matched control of a pretrained arm: base model, real data, its twin's steps
+SIMULATORS = ('matched', 'all', 'prior')   # what the pretraining's simulator was fitted on ([pretrain] simulator)
 TABLES = {'t1': 'superclass', 't2': 'mi'}
 
 def _num(x: float) -> str: return f'{float(x):g}'
@@ -43,19 +46,26 @@ class RunSpec:
     data: str = 'auto'           # 'auto' | 'full' | 'sample'
     device: str = 'auto'
     preset: str = ''
+    twin: str = ''               # base-matched: the strategy of the pretrained twin whose steps it is given
+    simulator: str = 'matched'   # pretrained arms: what the simulator was fitted on (SIMULATORS)
     init: str = ''               # pretrained checkpoint (filled in by the sweep)
+    step_budget: int = 0         # base-matched: optimiser steps (filled in by the sweep from its twin's run)
 
     def __post_init__(self): _check_spec(self)
     @property
     def task(self) -> str: return TABLES[self.table]
     @property
-    def arm(self) -> str: return f'{self.model}-{self.strategy}'
+    def arm(self) -> str:
+        sim = f'@{self.simulator}' if self.strategy != 'base' and self.simulator != 'matched' else ''
+        return f'{self.model}-{self.strategy}' + (f'-{self.twin}' if self.twin else '') + sim
     @property
-    def pretrained(self) -> bool: return self.strategy != 'base'
+    def pretrained(self) -> bool: return self.strategy not in ('base', CONTROL)
+    @property
+    def matched_control(self) -> bool: return self.strategy == CONTROL
     @property
     def run_id(self) -> str:
         x = f'frac{_num(self.frac)}' if self.table == 't1' else f'ratio{_num(self.ratio)}'
-        return f'{self.table}-{self.model}-{self.strategy}-{x}-s{self.seed}'
+        return f'{self.table}-{self.arm.replace("@", "-sim")}-{x}-s{self.seed}'
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/70_sweep_grid.ipynb #30f11be2
@@ -64,12 +74,18 @@ def _check_spec(s: RunSpec):
         if not ok: _bad(f'invalid run: {what}', expected=expected, found=found, fix='fix the sweep preset in settings.ini')
     need(s.table in TABLES, 'table', ' or '.join(TABLES), repr(s.table))
     need(s.model in MODELS, 'model', ' or '.join(MODELS), repr(s.model))
-    need(s.strategy in ARM_STRATEGIES, 'strategy', ' or '.join(ARM_STRATEGIES), repr(s.strategy))
+    need(s.strategy in ARM_STRATEGIES + (CONTROL,), 'strategy', ' or '.join(ARM_STRATEGIES + (CONTROL,)), repr(s.strategy))
+    need((s.twin in ARM_STRATEGIES[1:]) == (s.strategy == CONTROL), 'twin', 'a pretraining strategy for a base-matched run, '
+         "else ''", f'strategy {s.strategy!r}, twin {s.twin!r}')
+    need(s.simulator in SIMULATORS, 'simulator', ' or '.join(SIMULATORS), repr(s.simulator))
+    need(not (s.table == 't2' and s.matched_control and s.ratio == 0), 'a base-matched Table 2 arm at ratio 0',
+         'ratio > 0 (its twin needs synthetic records)', s.arm)
     need(isinstance(s.seed, (int, np.integer)) and s.seed >= 0, 'seed', 'an integer >= 0', repr(s.seed))
     need(np.isfinite(s.frac) and 0 <= s.frac <= 1, 'frac', 'a number in [0, 1]', repr(s.frac))
     need(np.isfinite(s.ratio) and s.ratio >= 0, 'ratio', 'a number >= 0', repr(s.ratio))
     need(not (s.table == 't2' and s.pretrained and s.ratio == 0), 'a pretrained Table 2 arm at ratio 0',
          'ratio > 0 (ratio 0 has no synthetic records to pretrain on; it is the real-only reference row)', s.arm)
+    need(int(s.step_budget) >= 0, 'step budget', 'an integer >= 0', repr(s.step_budget))
     need(s.epochs >= 1 and s.pretrain_epochs >= 1 and s.n_synth >= 1, 'budgets', 'epochs, pretrain_epochs, n_synth >= 1',
          f'{s.epochs}, {s.pretrain_epochs}, {s.n_synth}')
     need(s.data in ('auto', 'full', 'sample', 'fake'), 'data', "'auto', 'full', 'sample' or 'fake'", repr(s.data))
@@ -87,18 +103,27 @@ class PretrainSpec:
     ratio: float = 0.0           # Table 2: cohort = round(ratio x N_real)
     data: str = 'auto'
     device: str = 'auto'
+    frac: float = 1.0            # the real training records visible (Table 1's frac): the simulator's fit and metadata
+    simulator: str = 'matched'   # SIMULATORS
 
     @property
     def key(self) -> str:
-        size = f'n{self.n_synth}' if self.ratio == 0 else f'ratio{_num(self.ratio)}'
-        return f'pt-{self.task}-{self.model}-{self.strategy}-{size}-e{self.epochs}-s{self.seed}'
+        size = f'n{self.n_synth}-frac{_num(self.frac)}' if self.ratio == 0 else f'ratio{_num(self.ratio)}'
+        sim = '' if self.simulator == 'matched' else f'-sim{self.simulator}'
+        return f'pt-{self.task}-{self.model}-{self.strategy}-{size}{sim}-e{self.epochs}-s{self.seed}'
     def to_dict(self) -> dict: return asdict(self)
 
 def pretrain_spec(s: RunSpec) -> PretrainSpec | None:
-    "The pretraining run `s` needs (None for base arms). The device is not part of the key."
+    "The pretraining run `s` needs (None for base and base-matched arms). The device is not part of the key."
     if not s.pretrained: return None
-    return PretrainSpec(s.task, s.model, s.strategy, s.seed, s.pretrain_epochs,
-                        n_synth=s.n_synth if s.table == 't1' else 0, ratio=s.ratio if s.table == 't2' else 0.0, data=s.data)
+    t1 = s.table == 't1'
+    return PretrainSpec(s.task, s.model, s.strategy, s.seed, s.pretrain_epochs, n_synth=s.n_synth if t1 else 0,
+                        ratio=0.0 if t1 else s.ratio, data=s.data, frac=s.frac if t1 else 1.0, simulator=s.simulator)
+
+def twin_of(s: RunSpec) -> RunSpec:
+    "The pretrained run whose pretraining + fine-tuning steps base-matched run `s` is given."
+    if not s.matched_control: _bad('not a base-matched run', expected=f'strategy {CONTROL!r}', found=repr(s.strategy))
+    return replace(s, strategy=s.twin, twin='', step_budget=0, init='')
 
 # %% ../nbs/70_sweep_grid.ipynb #63c8fda7
 def _arms(values, key: str, preset: str) -> list[tuple[str, str]]:
@@ -125,23 +150,27 @@ def _values(values, key, preset, lo, hi=None):
 
 # %% ../nbs/70_sweep_grid.ipynb #2342e79a
 def make_grid(settings: Settings, preset: str, device: str | None = None) -> list[RunSpec]:
-    "Every run of preset `preset`, Table 1 then Table 2, seed by seed."
+    "Every run of preset `preset`, Table 1 then Table 2, seed by seed; a base-matched control after each pretrained arm when `matched_controls`."
     p = settings.sweep(preset)
     arms1, arms2 = _arms(p.table1_arms, 'table1_arms', preset), _arms(p.table2_arms, 'table2_arms', preset)
     fracs, ratios = _values(p.fracs, 'fracs', preset, 0, 1), _values(p.ratios, 'ratios', preset, 0)
     seeds = [int(s) for s in _values(p.seeds, 'seeds', preset, 0)]
     common = dict(epochs=p.epochs, pretrain_epochs=p.pretrain_epochs, n_synth=p.n_synth, data=p.data,
-                  device=device or settings.runtime.device, preset=preset)
-    runs = [RunSpec('t1', m, s, seed, frac=f, **common) for seed in seeds for f in fracs for m, s in arms1]
-    runs += [RunSpec('t2', m, s, seed, ratio=r, **common) for seed in seeds for r in ratios for m, s in arms2
-             if r > 0 or s == 'base']
-    return runs
+                  device=device or settings.runtime.device, preset=preset, simulator=settings.pretrain.simulator)
+    def arms(table, arms, **x):
+        for m, s in arms:
+            if table == 't2' and x['ratio'] == 0 and s != 'base': continue
+            yield RunSpec(table, m, s, **x, **common)
+            if p.matched_controls and s != 'base': yield RunSpec(table, m, CONTROL, twin=s, **x, **common)
+    runs = [r for seed in seeds for f in fracs for r in arms('t1', arms1, seed=seed, frac=f)]
+    return runs + [r for seed in seeds for x in ratios for r in arms('t2', arms2, seed=seed, ratio=x)]
 
 # %% ../nbs/70_sweep_grid.ipynb #5b1e7c26
 def grid_table(runs: list[RunSpec], sweep_dir: Path | None = None) -> pd.DataFrame:
     "The grid as a table (with the shared pretraining of each run and, given `sweep_dir`, whether it is done)."
     df = pd.DataFrame([dict(run_id=r.run_id, table=r.table, arm=r.arm, frac=r.frac if r.table == 't1' else None,
-                            ratio=r.ratio if r.table == 't2' else None, seed=r.seed, pretrain=(pretrain_spec(r) or PretrainSpec('', '', '', 0, 1)).key if r.pretrained else '')
+                            ratio=r.ratio if r.table == 't2' else None, seed=r.seed, pretrain=pretrain_spec(r).key if r.pretrained else '',
+                            budget_of=twin_of(r).run_id if r.matched_control else '')
                        for r in runs])
     if sweep_dir is not None: df['done'] = [(Path(sweep_dir) / i / 'metrics.json').is_file() for i in df.run_id]
     return df

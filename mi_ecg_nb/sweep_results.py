@@ -16,7 +16,8 @@ import pandas as pd
 from .evaluate import mean_ci, paired_difference, read_metrics
 
 # %% auto #0
-__all__ = ['PAPER', 'report_banner', 'run_budget', 'collect_runs', 'results_table', 'gains', 'best_run']
+__all__ = ['PAPER', 'report_banner', 'run_budget', 'collect_runs', 'convergence', 'results_table', 'gains', 'best_run', 'verdict',
+           'answer']
 
 # %% ../nbs/71_sweep_results.ipynb #50dd0cde
 def report_banner(kind: str, what: str = 'report', budget: dict | None = None) -> str:
@@ -76,14 +77,38 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
         c = json.loads(cfg.read_text()); spec, rid = c['spec'], c['run_id']; d = cfg.parent
         m = read_metrics(d / 'metrics.json') if (d / 'metrics.json').is_file() else None
         h = (m or {}).get('headline') or {}
-        rows.append(dict(run_id=rid, table=spec['table'], arm=f"{spec['model']}-{spec['strategy']}", model=spec['model'], strategy=spec['strategy'],
+        ti = (m or {}).get('train_info') or {}
+        rows.append(dict(run_id=rid, table=spec['table'], arm=_arm(spec), model=spec['model'], strategy=spec['strategy'],
+                         twin=spec.get('twin', ''), simulator=spec.get('simulator', 'matched'),
                          frac=spec['frac'], ratio=spec['ratio'], seed=spec['seed'], status='done' if m else status.get(rid, {}).get('status', 'unfinished'),
                          auc=h.get('value'), lo=h.get('lo'), hi=h.get('hi'),
                          **{f'{n}{s}': _v(m, *path, k) for n, path in (('auc4', ('auc', 'macro_no_mi')), ('mi', ('mi', 'vs_rest')))
                             for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))},
-                         val_auc=_v(m, 'val_headline', 'value'), demo=bool((m or {}).get('demo')), dir=str(d)))
-    return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'frac', 'ratio', 'seed', 'status',
-                                       'auc', 'lo', 'hi', 'auc4', 'auc4_lo', 'auc4_hi', 'mi', 'mi_lo', 'mi_hi', 'val_auc', 'demo', 'dir'])
+                         val_auc=_v(m, 'val_headline', 'value'), **{k: ti.get(k) for k in _TRAIN_COLS},
+                         hit_max=_hit_max(ti), demo=bool((m or {}).get('demo')), dir=str(d)))
+    return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'twin', 'simulator', 'frac', 'ratio', 'seed', 'status',
+                                       'auc', 'lo', 'hi', 'auc4', 'auc4_lo', 'auc4_hi', 'mi', 'mi_lo', 'mi_hi', 'val_auc', *_TRAIN_COLS,
+                                       'hit_max', 'demo', 'dir'])
+
+_TRAIN_COLS = ('epochs_run', 'max_epochs', 'best_epoch', 'stopped_early', 'steps', 'step_budget')
+
+def _arm(spec: dict) -> str:
+    "The arm name of a run's spec (as `RunSpec.arm`): model-strategy[-twin][@simulator]."
+    sim = spec.get('simulator', 'matched')
+    return f"{spec['model']}-{spec['strategy']}" + (f"-{spec['twin']}" if spec.get('twin') else '') + \
+        (f'@{sim}' if spec['strategy'] != 'base' and sim != 'matched' else '')
+
+def _hit_max(ti: dict) -> bool | None:
+    "Did a run end at its maximum epoch count without early stopping (not converged by the rule)? None: not known; base-matched runs spend a budget instead."
+    if ti.get('epochs_run') is None or ti.get('max_epochs') is None or ti.get('step_budget'): return None
+    return bool(ti['epochs_run'] >= ti['max_epochs'] and not ti.get('stopped_early'))
+
+def convergence(runs: pd.DataFrame) -> dict:
+    "How many finished runs stopped early (converged by the early-stopping rule), hit their maximum epochs, or spent a step budget."
+    d = runs[runs.status == 'done']
+    known = d.hit_max.dropna()
+    return dict(runs=len(d), known=len(known), hit_max=int(known.astype(bool).sum()), stopped_early=int((~known.astype(bool)).sum()),
+                budgeted=int(d.step_budget.notna().sum()), hit_max_ids=sorted(d.run_id[d.hit_max.eq(True)]))
 
 # %% ../nbs/71_sweep_results.ipynb #1588cffe
 def _ok(x) -> bool: return x is not None and np.isfinite(float(x))
@@ -117,21 +142,27 @@ def results_table(runs: pd.DataFrame, table: str) -> pd.DataFrame:
     return t[sorted(t.columns, key=lambda c: (c[0].split('-')[1] != 'base', c[0], _ORDER.index(c[1])))]
 
 # %% ../nbs/71_sweep_results.ipynb #0d17f655
-def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    "Pretrained − base (same model, frac/ratio and seed): paired bootstrap per seed, then mean ± CI over seeds."
+def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0, against: str = 'base') -> pd.DataFrame:
+    """Pretrained − control (same model, frac/ratio and seed): paired bootstrap per seed, then mean ± CI over seeds.
+    `against='base'`: the base arm; `against='base-matched'`: the base-matched run given this arm's own steps."""
+    if against not in ('base', 'base-matched'):
+        raise ValueError(f"against must be 'base' or 'base-matched', not {against!r}")
     key = 'frac' if table == 't1' else 'ratio'
     df = runs[(runs.table == table) & (runs.status == 'done')]
-    base = {(r.model, r[key], r.seed): r.dir for _, r in df[df.strategy == 'base'].iterrows()}
+    ctrl = {(r.model, r.twin, r.simulator if against != 'base' else '', r[key], r.seed): r.dir
+            for _, r in df[df.strategy == against].iterrows()}
     rows = []
-    for _, r in df[df.strategy != 'base'].iterrows():
-        b = base.get((r.model, r[key], r.seed)) or (base.get((r.model, 0.0, r.seed)) if table == 't2' else None)
+    for _, r in df[~df.strategy.isin(['base', 'base-matched'])].iterrows():
+        k = (r.model, r.strategy, r.simulator, r[key], r.seed) if against != 'base' else (r.model, '', '', r[key], r.seed)
+        b = ctrl.get(k) or (ctrl.get((r.model, '', '', 0.0, r.seed)) if table == 't2' and against == 'base' else None)
         if b is None: continue
         d = paired_difference(Path(b) / 'predictions.npz', Path(r.dir) / 'predictions.npz', n_boot=n_boot, seed=seed)
         rows.append(dict(arm=r.arm, **{key: r[key]}, seed=r.seed, gain=d['value'], lo=d['lo'], hi=d['hi'], p_value=d['p_value']))
     g = pd.DataFrame(rows)
     if g.empty: return g
-    agg = [dict(arm=a, **{key: x}, **{k: v for k, v in mean_ci(gg.gain).items()},
-                boot_lo=gg.lo.iloc[0] if len(gg) == 1 else np.nan, boot_hi=gg.hi.iloc[0] if len(gg) == 1 else np.nan)
+    agg = [dict(arm=a, against=against, **{key: x}, **{k: v for k, v in mean_ci(gg.gain).items()},
+                boot_lo=gg.lo.iloc[0] if len(gg) == 1 else np.nan, boot_hi=gg.hi.iloc[0] if len(gg) == 1 else np.nan,
+                p_value=gg.p_value.iloc[0] if len(gg) == 1 else np.nan)
            for (a, x), gg in g.groupby(['arm', key])]
     return pd.DataFrame(agg)
 
@@ -148,3 +179,32 @@ def best_run(runs: pd.DataFrame) -> pd.Series | None:
         cand = df[(df.arm == m[0]) & (df[key] == m[1])].sort_values('seed')
         return cand.iloc[0]
     return None
+
+# %% ../nbs/71_sweep_results.ipynb #564dd8fc
+def _ci(r) -> tuple[float, float]:
+    "A gain row's 95 % CI: over seeds when there are several, else the paired bootstrap of the one seed."
+    return (r.lo, r.hi) if _ok(r.get('lo')) and _ok(r.get('hi')) else (r.get('boot_lo'), r.get('boot_hi'))
+
+def verdict(r) -> str:
+    "'a significant gain of +x points (95 % CI a to b)', the same for a loss, or 'no significant gain (...)'."
+    lo, hi = _ci(r)
+    if not (_ok(r.get('value')) and _ok(lo) and _ok(hi)): return 'no estimate'
+    v, ci = 100 * r['value'], f'95 % CI {100 * lo:+.1f} to {100 * hi:+.1f}'
+    if lo > 0: return f'a significant gain of {v:+.1f} points ({ci})'
+    if hi < 0: return f'a significant loss of {v:+.1f} points ({ci})'
+    return f'no significant gain ({v:+.1f} points, {ci})'
+
+def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFrame) -> str:
+    "The summary's headline: Table 1 at frac 0 against base and base-matched, and Table 2's count of significant cells (`gains` tables)."
+    out = []
+    pick = lambda g, arm: g[(g.arm == arm) & (g.frac == 0.0)] if len(g) else g
+    for arm in (sorted(set(g1.arm[g1.frac == 0.0])) if len(g1) else []):
+        b, m = pick(g1, arm), pick(g1m, arm)
+        vs_m = f'; against its base-matched control (the same steps on real data only), {verdict(m.iloc[0])}' if len(m) else \
+            '; no base-matched control ran'
+        out.append(f'**Table 1, frac 0 (no real MI record), {arm}:** against the base arm, {verdict(b.iloc[0])}{vs_m}.')
+    sig = lambda g: int(sum(_ok(_ci(r)[0]) and _ci(r)[0] > 0 for _, r in g.iterrows())) if len(g) else 0
+    if len(g2):
+        out.append(f'**Table 2:** of {len(g2)} pretrained cells, {sig(g2)} gain significantly over the base arm'
+                   + (f' and {sig(g2m)} of {len(g2m)} over their base-matched controls.' if len(g2m) else '.'))
+    return '\n\n'.join(out) or 'No pretrained arm has a control to compare with yet.'

@@ -20,7 +20,7 @@ from .evaluate import SUPERCLASSES, evaluate_predictions, write_metrics
 from .sweep_grid import PretrainSpec, RunSpec, make_grid
 
 # %% auto #0
-__all__ = ['FAKE_RUNNER', 'make_fixture_ptbxl', 'serve_directory', 'fake_predictions', 'toy_ecgs', 'fake_run_one',
+__all__ = ['FAKE_STEPS', 'FAKE_RUNNER', 'make_fixture_ptbxl', 'serve_directory', 'fake_predictions', 'toy_ecgs', 'fake_run_one',
            'fake_pretrain_one', 'fake_describe_data', 'FakeRunner', 'make_fake_sweep']
 
 # %% ../nbs/75_testing.ipynb #283648d7
@@ -114,10 +114,13 @@ def _fake_labels(task: str, n: int, split: str):
     return y, np.arange(n) + (1 if split == 'val' else 10_001), norm_only
 
 # %% ../nbs/75_testing.ipynb #39543bbc
+FAKE_STEPS = dict(epoch=10, pretrain_epoch=20)        # optimiser steps a fake epoch of fine-tuning / pretraining counts
+
 def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None) -> dict:
     "Fake training: predictions whose quality grows with pretraining, frac and ratio; writes predictions.npz and history.csv."
     out_dir = Path(out_dir); d = dict(columns=np.array(['MI'] if spec.task == 'mi' else list(SUPERCLASSES)))
-    skill = 0.7 + 0.5 * spec.frac + 0.4 * spec.pretrained + 0.3 * min(spec.ratio, 1.0) + 0.1 * (spec.model == 'transformer')
+    skill = 0.7 + 0.5 * spec.frac + 0.4 * spec.pretrained + 0.3 * min(spec.ratio, 1.0) * (spec.strategy != 'base-matched') \
+        + 0.1 * (spec.model == 'transformer') + 0.1 * spec.matched_control
     for split, n in (('val', 300), ('test', 400)):
         y, ids, norm_only = _fake_labels(spec.task, n, split)
         z = skill * (2 * y - 1) + make_rng(spec.seed, 'fake-noise', spec.run_id, split).normal(0, 1.5, y.shape)
@@ -125,13 +128,19 @@ def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None)
         if spec.task == 'mi': d[f'{split}_mi_vs_norm'] = np.where(y[:, 0] == 1, 1, np.where(norm_only, 0, -1))
     with atomic_path(out_dir / 'predictions.npz') as t:
         with open(t, 'wb') as f: np.savez(f, **d)
-    ep = np.arange(1, spec.epochs + 1)
-    pd.DataFrame(dict(epoch=ep, train_loss=0.7 / ep ** 0.5, val_loss=0.75 / ep ** 0.4, val_auc=0.9 - 0.2 / ep)).to_csv(out_dir / 'history.csv', index=False)
-    return dict(is_sample=False, fake=True, n_train=1000, init=spec.init)
+    per = FAKE_STEPS['epoch']
+    ep = np.arange(1, (-(-spec.step_budget // per) if spec.step_budget else spec.epochs) + 1)
+    steps = np.minimum(ep * per, spec.step_budget) if spec.step_budget else ep * per
+    pd.DataFrame(dict(epoch=ep, train_loss=0.7 / ep ** 0.5, step=steps, val_loss=0.75 / ep ** 0.4,
+                      val_auc=0.9 - 0.2 / ep)).to_csv(out_dir / 'history.csv', index=False)
+    return dict(is_sample=False, fake=True, n_train=1000, init=spec.init, epochs_run=len(ep), max_epochs=len(ep) if spec.step_budget else spec.epochs,
+                stopped_early=False, steps=int(steps[-1]), step_budget=spec.step_budget or None, steps_per_epoch=per)
 
 def fake_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:
     "Fake pretraining: writes a small checkpoint file."
     atomic_write_text(Path(out_dir) / 'checkpoint.json', json.dumps(ps.to_dict()))
+    ep = np.arange(1, ps.epochs + 1)
+    pd.DataFrame(dict(epoch=ep, train_loss=1 / ep, step=ep * FAKE_STEPS['pretrain_epoch'])).to_csv(Path(out_dir) / 'history.csv', index=False)
     return Path(out_dir) / 'checkpoint.json'
 
 def fake_describe_data(data: str, settings: Settings | None = None) -> dict: return dict(kind='fake', data=data)
@@ -163,9 +172,11 @@ def make_fake_sweep(dest: Path, preset: str = 'demo', settings: Settings | None 
     dest = Path(dest) / preset
     for r in make_grid(settings, preset):
         d = dest / r.run_id; d.mkdir(parents=True, exist_ok=True)
-        fake_run_one(replace(r, epochs=3), d, settings)
+        r = replace(r, epochs=3)
+        if r.matched_control: r = replace(r, step_budget=3 * FAKE_STEPS['epoch'] + r.pretrain_epochs * FAKE_STEPS['pretrain_epoch'])
+        info = fake_run_one(r, d, settings)
         atomic_write_text(d / 'config.json', json.dumps(dict(run_id=r.run_id, spec=r.to_dict(), runner='fake')))
-        write_metrics(dict(evaluate_predictions(d / 'predictions.npz', n_boot=200), demo=False, fake=True), d / 'metrics.json')
+        write_metrics(dict(evaluate_predictions(d / 'predictions.npz', n_boot=200), demo=False, fake=True, train_info=info), d / 'metrics.json')
     atomic_write_text(dest / 'sweep.json', json.dumps(dict(preset=preset, runner='fake', data=dict(kind='fake'), demo=False,
                                                            description='fake runs (no training) to show the summary layout')))
     return dest

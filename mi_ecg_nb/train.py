@@ -21,7 +21,7 @@ from .ptbxl import SUPERCLASSES, MetadataTransform, subset_fraction
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
 from .augment import Augment
 from .evaluate import macro_auc
-from .loop import fit, param_groups, predict, write_run_files
+from .loop import epochs_for_budget, fit, param_groups, predict, steps_per_epoch, write_run_files
 from .pretrain import FINETUNE_MODES, _check_args, freeze_encoder, load_pretrained
 
 log = get_logger('train')
@@ -121,6 +121,14 @@ def _save_predictions(path, pdata, p_val, p_test):
     return Path(path)
 
 # %% ../nbs/50_train.ipynb #f85f1f7a
+def _budget_config(cfg: TrainConfig, n_train: int, budget) -> TrainConfig:
+    "A run of exactly `budget` steps: as many epochs as the budget needs, the schedule spanning it, patience that never stops it."
+    if not (isinstance(budget, (int, np.integer)) and not isinstance(budget, bool) and budget >= 1):
+        raise MiEcgError('bad step budget', expected='an integer >= 1 (optimiser steps)', found=repr(budget),
+                         fix='pass step_budget=N, e.g. the steps a pretrained twin spent in pretraining plus fine-tuning')
+    ep = epochs_for_budget(n_train, cfg, int(budget))
+    return cfg.override(max_steps=int(budget), epochs=ep, patience=ep)
+
 def _check_encoder_lr_mult(finetune, mult):
     "The multiplier acts only in discriminative fine-tuning: another value with another mode is refused, not ignored."
     default = SCHEMA['pretrain']['encoder_lr_mult'].default
@@ -149,6 +157,7 @@ def train_classifier(
     extra_train: dict | None = None,  # synthetic records added to the training split (Table 2's base arms)
     hparams: dict | None = None,      # architecture overrides (models.GRUConfig / TransformerConfig fields)
     epochs: int | None = None,        # over cfg.epochs when given
+    step_budget: int | None = None,   # train exactly this many optimiser steps (schedule stretched to them, no early stop)
     device: str | None = None,        # over cfg.device when given
     **cfg_overrides,                  # any other TrainConfig field, when not None
 ) -> dict:                            # JSON-able summary: paths, epochs, wall time, quick val/test AUCs
@@ -160,6 +169,7 @@ def train_classifier(
     t0 = time.perf_counter()
     pdata = prepare_data(ds, task, frac, seed, extra_train)
     cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)
+    if step_budget is not None: cfg = _budget_config(cfg, len(pdata.train['x']), step_budget)
     seed_everything(seed, 'init')
     net = build_model(model, len(pdata.columns), 4, **(hparams or {}))
     if init is not None: load_pretrained(net, init, head=init_head)   # encoder (+ head with init_head='keep')
@@ -174,7 +184,8 @@ def train_classifier(
     p = {sp: predict(res.model, obj, {k: getattr(pdata, sp)[k] for k in ('x', 'meta')}, cfg.eval_batch_size, amp=cfg.amp)
          for sp in ('val', 'test')}
     result = dict(model=model, init=str(init) if init is not None else None, init_head=init_head if init is not None else None,
-                  n_params=n_params(net), epochs_run=len(res.history), best_epoch=res.best_epoch,
+                  n_params=n_params(net), epochs_run=len(res.history), max_epochs=cfg.epochs, best_epoch=res.best_epoch,
+                  steps=res.steps, step_budget=step_budget, steps_per_epoch=steps_per_epoch(len(pdata.train['x']), cfg),
                   stopped_early=res.stopped_early, device=res.device, torch_threads=torch.get_num_threads(),
                   fit_s=res.wall_s, wall_s=time.perf_counter() - t0, **pdata.info,
                   val={k: v for k, v in quick_metrics(p['val'], pdata.val['y'], pdata.columns, pdata.val['mi_vs_norm']).items()},
@@ -183,7 +194,7 @@ def train_classifier(
         cfgd = dict(result, arch=net.arch, train=cfg.to_dict(),
                     options=dict(loss=loss, focal_gamma=focal_gamma, finetune=finetune, encoder_lr_mult=encoder_lr_mult),
                     meta_transform=pdata.meta_transform.to_dict(), columns=pdata.columns)
-        for k in ('val', 'test', 'epochs_run', 'best_epoch', 'stopped_early', 'fit_s', 'wall_s'): cfgd.pop(k)
+        for k in ('val', 'test', 'epochs_run', 'best_epoch', 'stopped_early', 'fit_s', 'wall_s', 'steps'): cfgd.pop(k)
         write_run_files(out, cfgd, result, 'train',
                         predictions=str(_save_predictions(out / 'predictions.npz', pdata, p['val'], p['test'])))
     return jsonable(result)

@@ -34,6 +34,7 @@ epochs = 2
 pretrain_epochs = 1
 n_synth = 10
 jobs = 1
+matched_controls = false
 """
 
 
@@ -342,3 +343,23 @@ def test_a_step_cap_set_outside_the_preset_is_the_budget_the_summary_states(tmp_
 def _write(tmp_path, text):
     ini = tmp_path / 'settings.ini'
     ini.write_text(text.format(root=ROOT, tmp=tmp_path)); return ini
+
+
+def test_base_matched_run_gets_its_twins_steps(tmp_path):
+    "A base-matched control runs after its twin, with the twin's pretraining + fine-tuning steps as its budget; it records the steps it used."
+    from mi_ecg_nb.testing import FAKE_STEPS
+    s = _settings(tmp_path, '\n[sweep:bm]\ndata = sample\nseeds = 0\nfracs = 0.0\nratios = 0.0\ntable1_arms = gru-base,gru-supervised\n'
+                            'table2_arms = gru-base\nepochs = 2\npretrain_epochs = 3\nn_synth = 10\n')
+    res = run_sweep('bm', s, runner=FAKE, summary=False)
+    assert res.ok, res.status
+    bm, twin = 't1-gru-base-matched-supervised-frac0-s0', 't1-gru-supervised-frac0-s0'
+    assert [r.run_id for r in res.runs] == ['t1-gru-base-frac0-s0', twin, bm, 't2-gru-base-ratio0-s0']
+    m, t = (json.loads((res.sweep_dir / r / 'metrics.json').read_text()) for r in (bm, twin))
+    budget = 3 * FAKE_STEPS['pretrain_epoch'] + t['train_info']['steps']
+    assert m['spec']['step_budget'] == budget == m['train_info']['steps'] and m['train_info']['step_budget'] == budget
+    assert m['spec']['init'] == '' and m['spec']['twin'] == 'supervised'
+    # a rerun skips it; without its twin's step count it fails with a clear error, and the others go on
+    assert run_sweep('bm', s, runner=FAKE, summary=False).ids('skipped') == [r.run_id for r in res.runs]
+    (res.sweep_dir / bm / 'metrics.json').unlink(); (res.sweep_dir / twin / 'metrics.json').unlink()
+    res2 = run_sweep('bm', s, runner=FakeRunner(fail=[twin]), summary=False)
+    assert res2.status[bm]['status'] == 'failed' and 'no step count for the twin' in res2.status[bm]['error']

@@ -44,19 +44,28 @@ def test_tiny_real_sweep(tmp_path):
     s = load_settings(ini, env={})
     res = run_sweep('tiny', s, runner='real')
     assert res.ok, (res.status, res.summary)
-    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0', 't2-gru-base-ratio0-s0',
-                                       't2-gru-base-ratio0.5-s0', 't2-transformer-mae-ratio0.5-s0']
+    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-base-matched-supervised-frac1-s0', 't1-gru-supervised-frac1-s0',
+                                       't2-gru-base-ratio0-s0', 't2-gru-base-ratio0.5-s0', 't2-transformer-base-matched-mae-ratio0.5-s0',
+                                       't2-transformer-mae-ratio0.5-s0']
     for rid in res.ids('done'):
         d = res.sweep_dir / rid
         assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'train_result.json', 'roc.png',
                 'calibration.png', 'confusion.png', 'convergence.png'} <= {p.name for p in d.iterdir()}
         m = json.loads((d / 'metrics.json').read_text())
         assert m['demo'] is True and m['data']['kind'] == 'sample' and m['runner'] == 'real'
-        assert m['train_info']['epochs_run'] == 1
+        if 'base-matched' in rid:                    # its twin's pretraining + fine-tuning steps, spent on real data only
+            twin = json.loads((res.sweep_dir / rid.replace('base-matched-', '') / 'metrics.json').read_text())
+            (pre,) = [json.loads(p.read_text()) for p in (res.sweep_dir / 'pretrain').glob('*/done.json') if p.parent.name.startswith(
+                f"pt-{'superclass' if rid.startswith('t1') else 'mi'}-{m['spec']['model']}-{m['spec']['twin']}")]
+            budget = pre['steps'] + twin['train_info']['steps']
+            assert m['spec']['step_budget'] == budget == m['train_info']['steps'] and m['train_info']['n_extra'] == 0
+            assert abs(m['train_info']['epochs_run'] - budget / m['train_info']['steps_per_epoch']) < 1
+        else:
+            assert m['train_info']['epochs_run'] == 1
         assert 'DEMONSTRATION' in (d / 'report.ipynb').read_text()
         assert (d / 'train' / 'checkpoint.pt').is_file()
         init = json.loads((d / 'train' / 'config.json').read_text())['init']
-        if 'supervised' in rid or 'mae' in rid:                        # fine-tuned from its pretrained encoder
+        if m['spec']['strategy'] in ('supervised', 'mae'):             # fine-tuned from its pretrained encoder
             assert init and Path(init).is_file() and Path(init).parent.parent == res.sweep_dir / 'pretrain', init
         else:
             assert init is None
