@@ -168,6 +168,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
     ),
     'pretrain': dict(
         strategy=_F('supervised', 'pretraining strategy', choices=('supervised', 'mae', 'joint')),
+        simulator=_F('matched', "the simulator a pretraining run draws from: 'matched' (fitted only on the training records "
+                     "visible at the run's frac and seed; at frac 0 NORM alone, MI from the textbook knobs), 'all' (fitted on "
+                     "every training record: the [simulate] params_file or the shipped file) or 'prior' (textbook, not fitted)",
+                     choices=('matched', 'all', 'prior')),
         n_synth=_F(10000, 'synthetic records per pretraining run', lo=1),
         epochs=_F(10, 'pretraining epochs', lo=1),
         fresh_every_epoch=_F(False, 'draw a new synthetic cohort every epoch instead of a cached one'),
