@@ -358,10 +358,13 @@ def tp_noise_records(ds, rows: np.ndarray, jobs: int = 1, progress: bool = False
     "Row position -> TP cross-spectra (or None) for rows of a PTBXL dataset, in `jobs` processes."
     from tqdm.auto import tqdm
     args = ((int(p), np.asarray(ds.signals[p], np.float64), ds.fs) for p in rows)
-    with tqdm(total=len(rows), desc='TP noise spectra', disable=not progress) as bar:
-        if jobs <= 1: out = dict(_tp_one(a) for a in args if not bar.update())
+    out = {}
+    with tqdm(total=len(rows), desc='TP noise spectra', disable=not progress) as bar:   # (bar.update() may return True)
+        if jobs <= 1:
+            for a in args: p, C = _tp_one(a); out[p] = C; bar.update()
         else:
-            with ProcessPoolExecutor(jobs) as ex: out = {p: c for p, c in ex.map(_tp_one, args, chunksize=16) if not bar.update()}
+            with ProcessPoolExecutor(jobs) as ex:
+                for p, C in ex.map(_tp_one, args, chunksize=16): out[p] = C; bar.update()
     return out
 
 # %% ../nbs/25_sim_fit.ipynb #110e56bf
@@ -449,7 +452,7 @@ def record_fits(ds, rows, jobs: int = 0, progress: bool = True, cache_dir=None) 
     miss = rows[np.array([int(i) not in store for i in ids], bool)] if len(rows) else rows
     if len(miss):
         feats, tp = _fit_rows(ds, miss, jobs, progress), tp_noise_records(ds, miss, jobs or os.cpu_count() or 1, progress)
-        new = {int(ds.meta.ecg_id.iat[p]): (feats[p], tp[p]) for p in map(int, miss)}
+        new = {int(ds.meta.ecg_id.iat[p]): (feats.get(p), tp.get(p)) for p in map(int, miss)}
         store = {**(read() if path is not None else store), **new}     # re-read: another process may have added records
         if path is not None:
             with atomic_path(path) as t: pd.to_pickle(store, t)
