@@ -15,6 +15,7 @@ Modules:
 - `mi_ecg_nb.ptbxl_download`: Get PTB-XL v1.0.3 (100 Hz): download it from PhysioNet (resumable, SHA-256 verified), verify a tree and draw the bundled sample.
 - `mi_ecg_nb.render`: From a parameter table to 12-lead signals in mV: Gaussian beat kernels on the sample grid, an amplitude matrix carrying the MI knobs, noise and artifacts at the electrodes; numpy or torch (CPU or GPU) from the same draws.
 - `mi_ecg_nb.sim_fit`: Class-conditioned parameter distributions estimated from the PTB-XL training folds, written to a versioned file that ships with the package.
+- `mi_ecg_nb.sim_matched`: The simulator parameter document of a pretraining run fitted only on the real training records that run may see at its frac: `matched`, against the fit on every training record (`all`) and the textbook prior (`prior`).
 - `mi_ecg_nb.sim_params`: Every parameter of a simulated 12-lead ECG record (unit, accepted range, meaning), the class-conditioned distributions they come from, and the drawing of a cohort's parameter table.
 - `mi_ecg_nb.sweep`: A preset's grid of runs → each run trained, evaluated and written to its folder → one report notebook per run rendered from that folder (papermill) → a summary notebook with Tables 1 and 2. Resumable, parallel, and safe to kill.
 - `mi_ecg_nb.sweep_grid`: A sweep preset → the grid of runs it names, each with a readable id that is also its folder's name, and the pretrainings those runs share.

@@ -15,7 +15,9 @@ from .config import SCHEMA, MiEcgError, apply_runtime, load_settings
 from .ptbxl import PTBXL_VERSION, PTBXLError, find_ptbxl, info_table, load_ptbxl, ptbxl_options
 from .ptbxl_download import download_ptbxl, make_sample, verify_ptbxl
 from .cohort import save_cohort, simulate_cohort
-from .sim_fit import fit_sim_params, write_sim_params
+from .sim_params import prior_params
+from .sim_fit import record_fits, write_sim_params
+from .sim_matched import simulator_options, simulator_params
 from .fidelity_report import fidelity_report_options, run_fidelity_report
 from .pretrain import (HEAD_INIT, _check_args, check_strategy, checkpoint_head, pretrain_id, pretrain_model,
                                  pretrain_options)
@@ -137,6 +139,9 @@ def _fit_simulator(sub):
     p.add_argument('--out', type=Path, default=None, help='parameter file to write (JSON; default: the file shipped in the package)')
     p.add_argument('--ptbxl', default=None, help='PTB-XL folder (default PTBXL_DIR / [paths] ptbxl_dir)')
     setting_flags(p, 'simulate', n_per_class='fit_n_per_class', jobs='fit_jobs')
+    setting_flags(p, 'pretrain', ['simulator'])
+    p.add_argument('--frac', type=float, default=1.0,
+                   help='with --simulator matched: fit only the training records a run at this frac sees (0: no MI record)')
     p.add_argument('--sample', action='store_true', help='fit the bundled sample (demonstration; requires --out)')
     p.add_argument('--features', type=Path, default=None, help='also write the per-record fit features (csv)')
     p.set_defaults(func=_cli_fit)
@@ -159,21 +164,29 @@ def cli_simulate(args, settings):
 
 def _cli_fit(args, settings):
     "Handler of `mi-ecg fit-simulator`."
+    sim, frac = settings.pretrain.simulator, args.frac
     if args.sample and args.out is None:
         raise MiEcgError('fitting the bundled sample would overwrite the shipped parameters', expected='--out FILE with --sample',
                          found='no --out', fix='mi-ecg fit-simulator --sample --out /tmp/sim_params.json')
+    if args.out is None and (sim != 'matched' or frac != 1.0):
+        raise MiEcgError('only the fit on every training record may replace the shipped parameters',
+                         expected='--out FILE with --frac below 1 or --simulator all/prior',
+                         found=f'--simulator {sim} --frac {frac:g} without --out',
+                         fix=f'mi-ecg fit-simulator --simulator {sim} --frac {frac:g} --out /tmp/sim_params.json')
     if args.out is not None and Path(args.out).is_dir():
         raise MiEcgError('--out is a folder', expected='the parameter file to write (JSON)', found=f'{args.out} (a folder)',
                          fix=f'e.g. --out {Path(args.out) / "sim_params.json"}')
     ds = load_ptbxl(**ptbxl_options(settings, path=args.ptbxl), sample=True if args.sample else False)
     cmd = 'mi-ecg ' + ' '.join(sys.argv[1:]) if sys.argv and 'mi-ecg' in Path(sys.argv[0]).name else 'mi-ecg fit-simulator'
-    s = settings.simulate
-    doc, feat = fit_sim_params(ds, s.fit_n_per_class, settings.runtime.seed, s.fit_jobs, command=cmd,
-                               cache_dir=settings.path('cache_dir'))
+    opts = simulator_options(settings)
+    doc, info = simulator_params(ds, frac=frac, seed=settings.runtime.seed, progress=True, **opts)
+    if sim == 'matched': doc = dict(doc, provenance=dict(doc['provenance'], command=cmd))
     dest = write_sim_params(doc, args.out)
-    if args.features: feat.to_csv(args.features, index=False)
-    print(pd.DataFrame(doc['provenance']['records']).T.to_string())
+    if args.features: record_fits(ds, info['fit_rows'], opts['jobs'], False, opts['cache_dir'])[0].to_csv(args.features, index=False)
+    if 'records' in doc['provenance']: print(pd.DataFrame(doc['provenance']['records']).T.to_string())
+    print(info['label'])
     print(f'parameters written to {dest}')
+
 
 # %% ../nbs/80_cli.ipynb #20a5332a
 def _cli_validate(args, settings):
@@ -233,9 +246,20 @@ def _cli_pretrain(args, settings):
     seed = settings.runtime.seed
     strategy, model = check_strategy(settings.pretrain.strategy), settings.train.model
     task, n = settings.train.task, settings.pretrain.n_synth
+    sim, frac = settings.pretrain.simulator, settings.train.frac
+    if args.no_real_meta and sim == 'matched':
+        raise MiEcgError('the matched simulator needs PTB-XL', expected='PTB-XL (or --sample) to fit the simulator on the visible records',
+                         found='--no-real-meta with [pretrain] simulator = matched',
+                         fix='drop --no-real-meta, or pass --simulator all or --simulator prior')
     ds = None if args.no_real_meta else load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
+    if ds is None:
+        sim_kw = dict(params=prior_params() if sim == 'prior' else settings.simulate.params_file or None,
+                      simulator_label=f'{sim} (no PTB-XL: --no-real-meta)')
+    else:
+        params, info = simulator_params(ds, frac=frac, seed=seed, progress=True, **simulator_options(settings))
+        sim_kw = dict(params=params, rows=info['rows'], simulator_label=info['label'])
     out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
-    r = pretrain_model(strategy, model, n, seed, out, task=task, ds=ds, ratio=args.ratio, **pretrain_options(settings))
+    r = pretrain_model(strategy, model, n, seed, out, task=task, ds=ds, ratio=args.ratio, **sim_kw, **pretrain_options(settings))
     print(json.dumps(r, indent=1))
     return r
 
@@ -243,8 +267,8 @@ def _pretrain(sub):
     "Add `mi-ecg pretrain`."
     p = sub.add_parser('pretrain', help='pretrain a GRU/Transformer on simulated ECGs (supervised, masked autoencoder or joint)',
                        description='Pretrain on synthetic NORM/MI records; fine-tune with `mi-ecg train --init DIR/checkpoint.pt`.')
-    setting_flags(p, 'pretrain', ['strategy'])
-    setting_flags(p, 'train', ['model', 'task'])
+    setting_flags(p, 'pretrain', ['strategy', 'simulator'])
+    setting_flags(p, 'train', ['model', 'task', 'frac'])
     g = p.add_mutually_exclusive_group()
     setting_flags(g, 'pretrain', ['n_synth'])
     g.add_argument('--ratio', type=float, help='Table 2: pretrain on ratio x N_real synthetic records (the baseline\'s extra set)')

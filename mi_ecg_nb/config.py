@@ -169,8 +169,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
     ),
     'pretrain': dict(
         strategy=_F('supervised', 'pretraining strategy', choices=('supervised', 'mae', 'joint')),
-        simulator=_F('matched', "what the simulator is fitted on: 'matched' (the training records the classifier sees at its frac; "
-                     "no real MI at frac 0), 'all' (every training record: a labelled reference) or 'prior' (textbook prior)",
+        simulator=_F('matched', "the simulator a pretraining run draws from: 'matched' (fitted only on the training records "
+                     "visible at the run's frac and seed; at frac 0 NORM alone, MI from the textbook knobs), 'all' (fitted on "
+                     "every training record: the [simulate] params_file or the shipped file) or 'prior' (textbook, not fitted)",
                      choices=('matched', 'all', 'prior')),
         n_synth=_F(10000, 'synthetic records per pretraining run', lo=1),
         epochs=_F(10, 'pretraining epochs', lo=1),

@@ -304,6 +304,9 @@ def pretrain_model(
     weighting: str = 'uncertainty',   # joint: 'uncertainty' (learned), 'loss_ratio' or 'fixed' loss weights
     n_val: int | None = None,         # held-out synthetic records for early stopping
     cache_dir=None,                   # cache of the fixed synthetic cohort
+    params=None,                      # the simulator's parameter document (None: the shipped file), e.g. sim_matched.simulator_params
+    rows=None,                        # with ds: the training rows the run may see (metadata sampler and transform; default the split)
+    simulator_label: str | None = None,   # what `params` is, recorded with the run (e.g. simulator_params' info['label'])
     **cfg_overrides,                  # any other TrainConfig field, when not None
 ) -> dict:                            # JSON-able summary: paths, epochs, wall time
     """Pretrain `model` with `strategy` on synthetic records (`n_synth`, or `ratio` x N_real of `ds`, or a given `synth`
@@ -314,16 +317,20 @@ def pretrain_model(
     t0 = time.perf_counter()
     check_strategy(strategy)
     _check_args(task, model, 1.0)
+    if rows is not None and ds is None:
+        raise MiEcgError('training rows without their dataset', expected='ds= (PTB-XL) with rows=', found='ds=None',
+                         fix='pass ds=load_ptbxl(...) too, or drop rows=')
     if synth is None and ratio is not None:
         if ds is None: raise MiEcgError('a ratio needs the real dataset', expected='ds= (PTB-XL) with ratio=', found='ds=None',
                                         fix='pass ds=load_ptbxl(...) or n_synth= instead of ratio=')
-        synth = ratio_synth_set(ds, ratio, seed, task)
+        synth = ratio_synth_set(ds, ratio, seed, task, params=params, rows=rows)
     cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)
     cfg = cfg.override(monitor='val_loss')   # the synthetic val AUC saturates at 1.0: select on the loss, every strategy
     dev = get_device(cfg.device)
-    mt = pretrain_meta_transform(ds) if ds is not None else None
-    feed = SynthFeed(n_synth, seed, task, MetaSampler.from_ptbxl(ds) if ds is not None else None, mt,
-                     fresh=fresh, device=dev, cohort=synth, cache_dir=cache_dir)
+    mt = pretrain_meta_transform(ds, rows=rows) if ds is not None else None
+    sampler = MetaSampler.from_ptbxl(ds, rows) if ds is not None else None
+    feed = SynthFeed(n_synth, seed, task, sampler, mt, fresh=fresh, device=dev, cohort=synth, cache_dir=cache_dir,
+                     **({} if params is None else dict(params=params)))
     val = feed.validation(n_val)
     seed_everything(seed, 'pretrain', 'init')
     net = build_model(model, len(task_columns(task)), 4, **(hparams or {}))
@@ -334,6 +341,11 @@ def pretrain_model(
                          **({'weighting': weighting} if strategy == 'joint' else {}))
     groups = param_groups(net, None, cfg.lr, cfg.weight_decay) + objective_param_groups(obj, cfg.lr, cfg.weight_decay)
     info = _pretrain_cohort_info(feed, synth, ratio)
+    meta_rows = sampler.rows if sampler is not None else np.zeros(0, np.int64)
+    info.update(simulator=simulator_label or ('given parameter document' if params is not None else
+                                              'all: fitted on all training MI (shipped file)'),
+                n_meta_rows=int(len(meta_rows)),
+                n_meta_mi_rows=int((ds.labels.mi.to_numpy()[meta_rows] == 1).sum()) if ds is not None else 0)
     out = Path(out_dir) if out_dir is not None else None
     extra = dict(kind='pretrain', strategy=strategy, task=task, columns=task_columns(task), meta_transform=feed.mt.to_dict(),
                  synth_column_mask=synth_column_mask(task).tolist(), seed=seed, **info)

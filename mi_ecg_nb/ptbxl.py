@@ -23,7 +23,7 @@ from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_l
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
            'PTBXLError', 'is_ptbxl_dir', 'find_ptbxl', 'read_database', 'read_statements', 'read_records',
            'MetadataTransform', 'target_columns', 'PTBXL', 'load_ptbxl', 'ptbxl_options', 'find_sample',
-           'check_patient_disjoint', 'subset_fraction', 'info_table']
+           'check_patient_disjoint', 'subset_fraction', 'training_rows', 'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -495,6 +495,13 @@ def subset_fraction(labels: pd.DataFrame, train_idx: np.ndarray, frac: float, se
     mi_idx = train_idx[is_mi]
     keep = make_rng(seed, 'subset', 'frac').permutation(mi_idx)[:int(round(frac * len(mi_idx)))]
     return np.sort(np.concatenate([train_idx[~is_mi], keep]))
+
+# %% ../nbs/10_ptbxl.ipynb #241133f2
+def training_rows(ds, frac: float = 1.0, seed: int = 0) -> np.ndarray:
+    "Row positions of the training records a classifier sees at `frac` (and `seed`): training split, with a diagnostic superclass, `subset_fraction` applied."
+    tr = ds.split_index('train')
+    tr = tr[ds.labels.has_super.to_numpy().astype(bool)[tr]]
+    return subset_fraction(ds.labels, tr, frac, seed)
 
 # %% ../nbs/10_ptbxl.ipynb #ef0684a1
 def info_table(ds: PTBXL) -> pd.DataFrame:

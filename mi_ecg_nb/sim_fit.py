@@ -7,23 +7,24 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/sim_fit.html.md"""
 
 # %% ../nbs/25_sim_fit.ipynb #8c5e94bb
 from __future__ import annotations
-import json, os, platform, time, warnings
+import copy, json, os, platform, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mi_ecg_nb.config import make_rng, get_logger, atomic_write_text
+from mi_ecg_nb.config import MiEcgError, make_rng, get_logger, atomic_path, atomic_write_text, cache_key
 from mi_ecg_nb.ptbxl import LEADS, PTBXL_VERSION, MI_SUBCLASSES
-from mi_ecg_nb.sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, load_sim_params,
+from mi_ecg_nb.sim_params import (IND_LEADS, MORPH, TIMINGS, WIDTHS, WAVES, AMPS, PARAM_SPEC, load_sim_params, default_knobs,
                                   prior_params, validate_sim_params, shipped_params_path, _qt_exp)
 from mi_ecg_nb.render import ROWS, AA_FIR, beat_basis, _ops
 
 log = get_logger('sim_fit')
 
 # %% auto #0
-__all__ = ['FIT_VERSION', 'fit_sim_params', 'write_sim_params', 'params_summary']
+__all__ = ['FIT_VERSION', 'record_store_path', 'record_fits', 'mi_without_records', 'fit_sim_params', 'write_sim_params',
+           'params_summary']
 
 # %% ../nbs/25_sim_fit.ipynb #ebc61ef3
 SINUS = ['SR', 'SBRAD', 'STACH', 'SARRH']
@@ -38,9 +39,27 @@ def record_classes(labels: pd.DataFrame) -> pd.Series:
     out = np.where(labels.mi_vs_norm.to_numpy() == 0, 'NORM', np.where(labels.mi.to_numpy() == 1, terr, ''))
     return pd.Series(np.where(sinus, out, ''), index=labels.index)
 
-def select_records(ds, n_per_class: int = 1000, seed: int = 0, split: str = 'train') -> dict[str, np.ndarray]:
-    "Row positions of `ds` per fit class, training split only, at most `n_per_class` each (seeded)."
+def check_fit_rows(ds, rows) -> np.ndarray:
+    "`rows` (row positions of `ds`) sorted and unique; refused unless every one is a training record."
+    r = np.asarray(rows)
+    if r.size and not np.issubdtype(r.dtype, np.integer):
+        raise MiEcgError('rows of the simulator fit are not row positions', expected='integer row positions of the dataset',
+                         found=f'dtype {r.dtype}', fix='pass ptbxl.training_rows(ds, frac, seed)')
+    r = np.unique(r.astype(np.int64))
+    if r.size and (r[0] < 0 or r[-1] >= len(ds)):
+        raise MiEcgError('rows of the simulator fit out of range', expected=f'positions in [0, {len(ds)})',
+                         found=f'{r[0]}..{r[-1]}', fix='pass ptbxl.training_rows(ds, frac, seed)')
+    sp = ds.meta.split.to_numpy()[r]
+    if (sp != 'train').any():
+        raise MiEcgError('validation/test records passed to the simulator fit', expected="training rows only (split == 'train')",
+                         found=f'{int((sp != "train").sum())} rows of split(s) {sorted(set(sp[sp != "train"]))}',
+                         fix='pass ptbxl.training_rows(ds, frac, seed)')
+    return r
+
+def select_records(ds, n_per_class: int = 1000, seed: int = 0, split: str = 'train', rows=None) -> dict[str, np.ndarray]:
+    "Row positions of `ds` per fit class, training split only (and only among `rows`, positions, when given), at most `n_per_class` each (seeded)."
     idx = ds.split_index(split)
+    if rows is not None: idx = np.intersect1d(idx, check_fit_rows(ds, rows))
     cls = record_classes(ds.labels).to_numpy()[idx]
     rng = make_rng(seed, 'sim_fit', 'select')
     out = {}
@@ -212,8 +231,8 @@ def _one(args):
         except Exception as e: row = None; log.debug('fit failed for row %s: %s', pos, e)
     return pos, row
 
-def fit_records(ds, rows: np.ndarray, jobs: int = 0, progress: bool = True) -> pd.DataFrame:
-    "Fit features of `ds` rows (positions), one row each with `ok`; `jobs` worker processes (0: one per core)."
+def _fit_rows(ds, rows: np.ndarray, jobs: int = 0, progress: bool = True) -> dict:
+    "Position -> `record_features` row (None where the record is not usable) of `ds` rows, in `jobs` processes."
     from tqdm.auto import tqdm
     jobs = jobs or os.cpu_count() or 1
     args = ((int(p), np.asarray(ds.signals[p], np.float64), ds.fs) for p in rows)
@@ -224,9 +243,18 @@ def fit_records(ds, rows: np.ndarray, jobs: int = 0, progress: bool = True) -> p
         else:
             with ProcessPoolExecutor(jobs) as ex:
                 for p, row in ex.map(_one, args, chunksize=8): out[p] = row; bar.update()
+    return out
+
+def _features_frame(ds, out: dict) -> pd.DataFrame:
     df = pd.DataFrame([dict(pos=p, ok=row is not None, **(row or {})) for p, row in out.items()])
-    df['ecg_id'] = ds.meta.ecg_id.to_numpy()[df.pos.to_numpy()]
+    if df.empty: df = pd.DataFrame(dict(pos=np.zeros(0, np.int64), ok=np.zeros(0, bool)))
+    if 'r2' not in df: df['r2'] = np.nan
+    df['ecg_id'] = ds.meta.ecg_id.to_numpy()[df.pos.to_numpy(np.int64)]
     return df
+
+def fit_records(ds, rows: np.ndarray, jobs: int = 0, progress: bool = True) -> pd.DataFrame:
+    "Fit features of `ds` rows (positions), one row each with `ok`; `jobs` worker processes (0: one per core)."
+    return _features_frame(ds, _fit_rows(ds, rows, jobs, progress))
 
 # %% ../nbs/25_sim_fit.ipynb #15cac46a
 def _bounds(nm: str):
@@ -330,10 +358,13 @@ def tp_noise_records(ds, rows: np.ndarray, jobs: int = 1, progress: bool = False
     "Row position -> TP cross-spectra (or None) for rows of a PTBXL dataset, in `jobs` processes."
     from tqdm.auto import tqdm
     args = ((int(p), np.asarray(ds.signals[p], np.float64), ds.fs) for p in rows)
-    with tqdm(total=len(rows), desc='TP noise spectra', disable=not progress) as bar:
-        if jobs <= 1: out = dict(_tp_one(a) for a in args if not bar.update())
+    out = {}
+    with tqdm(total=len(rows), desc='TP noise spectra', disable=not progress) as bar:   # (bar.update() may return True)
+        if jobs <= 1:
+            for a in args: p, C = _tp_one(a); out[p] = C; bar.update()
         else:
-            with ProcessPoolExecutor(jobs) as ex: out = {p: c for p, c in ex.map(_tp_one, args, chunksize=16) if not bar.update()}
+            with ProcessPoolExecutor(jobs) as ex:
+                for p, C in ex.map(_tp_one, args, chunksize=16): out[p] = C; bar.update()
     return out
 
 # %% ../nbs/25_sim_fit.ipynb #110e56bf
@@ -401,23 +432,53 @@ def _robust_ln(v) -> list[float]:
     lg = np.log(np.maximum(np.asarray(v, float), 1e-9))
     return [float(np.median(lg)), float(max(1.4826 * np.median(np.abs(lg - np.median(lg))), 0.05))]
 
-# %% ../nbs/25_sim_fit.ipynb #2af0e2bc
+# %% ../nbs/25_sim_fit.ipynb #340e73c4
 FIT_VERSION = 6          # bump when record_features changes: invalidates cached per-record fits
 
+def record_store_path(ds, cache_dir) -> Path | None:
+    "The per-record fit store of `ds` under `cache_dir` (None: no store): one file per dataset root and fit version."
+    if cache_dir is None: return None
+    return Path(cache_dir) / f'sim_fit-records-{cache_key("records", FIT_VERSION, str(ds.root), PSD_NPERSEG, TP_WIN)}.pkl'
+
+def record_fits(ds, rows, jobs: int = 0, progress: bool = True, cache_dir=None) -> tuple[pd.DataFrame, dict, int]:
+    """Fit features (as `fit_records`) and TP cross-spectra (as `tp_noise_records`) of `ds` rows (positions), read from
+    the store under `cache_dir` where present: only records missing from it are fitted, then added to it.
+    Returns (features in the order of `rows`, position -> spectra or None, number of records fitted now)."""
+    rows = np.asarray(rows, np.int64)
+    ids = ds.meta.ecg_id.to_numpy()[rows]
+    path = record_store_path(ds, cache_dir)
+    read = lambda: pd.read_pickle(path) if path is not None and path.is_file() else {}
+    store = read()
+    miss = rows[np.array([int(i) not in store for i in ids], bool)] if len(rows) else rows
+    if len(miss):
+        feats, tp = _fit_rows(ds, miss, jobs, progress), tp_noise_records(ds, miss, jobs or os.cpu_count() or 1, progress)
+        new = {int(ds.meta.ecg_id.iat[p]): (feats.get(p), tp.get(p)) for p in map(int, miss)}
+        store = {**(read() if path is not None else store), **new}     # re-read: another process may have added records
+        if path is not None:
+            with atomic_path(path) as t: pd.to_pickle(store, t)
+    got = {int(p): store[int(i)] for p, i in zip(rows, ids)}
+    return _features_frame(ds, {p: v[0] for p, v in got.items()}), {p: v[1] for p, v in got.items()}, int(len(miss))
+
+# %% ../nbs/25_sim_fit.ipynb #2af0e2bc
+def mi_without_records(norm: dict) -> dict:
+    """The MI class when no real MI record may be used: the NORM class's fitted morphology and noise, the knob-made
+    infarct (`default_knobs(True, 'norm')`, as `mi_base='norm'` builds it) and the textbook MI metadata."""
+    cd = copy.deepcopy(norm)
+    cd.update(n_records=0, knobs=default_knobs(True, 'norm'), meta=prior_params()['classes']['MI']['meta'])
+    return cd
+
 def fit_sim_params(ds, n_per_class: int = 1000, seed: int = 0, jobs: int = 0, min_records: int = 30, min_r2: float = 0.5,
-                   progress: bool = True, command: str = '', cache_dir: Path | None = None) -> tuple[dict, pd.DataFrame]:
-    "Fit the simulator parameter document to `ds`'s training split; returns (document, per-record features)."
-    from mi_ecg_nb.config import cache_key, atomic_path
+                   progress: bool = True, command: str = '', cache_dir: Path | None = None, rows=None) -> tuple[dict, pd.DataFrame]:
+    """Fit the simulator parameter document to `ds`'s training split, only its records among `rows` (row positions)
+    when given; returns (document, per-record features). With fewer than `min_records` well-fitted MI records the MI
+    class is `mi_without_records` and the territory prior the textbook one (`provenance['mi_source']` says which)."""
     t0 = time.time()
-    sel = select_records(ds, n_per_class, seed)
-    rows = np.concatenate(list(sel.values()))
-    cf = Path(cache_dir) / f'sim_fit-{cache_key(FIT_VERSION, str(ds.root), len(ds), rows.tolist(), PSD_NPERSEG)}.pkl' if cache_dir else None
-    cached = cf is not None and cf.is_file()
-    if cached: feat = pd.read_pickle(cf); log.info('per-record fits read from %s', cf)
-    else:
-        feat = fit_records(ds, rows, jobs, progress)
-        if cf is not None:
-            with atomic_path(cf) as t: feat.to_pickle(t)
+    sel = select_records(ds, n_per_class, seed, rows=rows)
+    fit_rows = np.concatenate(list(sel.values())) if sel else np.zeros(0, np.int64)
+    if not len(fit_rows):
+        raise MiEcgError('no training record to fit the simulator to', expected='NORM or MI training records in sinus rhythm',
+                         found='none among the candidate rows', fix='pass more rows (ptbxl.training_rows) or another dataset')
+    feat, tpc, n_new = record_fits(ds, fit_rows, jobs, progress, cache_dir)
     cls_of = {int(p): c for c, ps in sel.items() for p in ps}
     feat['cls'] = feat.pos.map(cls_of)
     good = feat[feat.ok & (feat.r2 >= min_r2)]
@@ -425,37 +486,51 @@ def fit_sim_params(ds, n_per_class: int = 1000, seed: int = 0, jobs: int = 0, mi
     classes, counts = {}, {}
     codes = ds.labels
     acute = np.any([codes[f'code_{c}'].to_numpy() == 1 for c in ACUTE if f'code_{c}' in codes], 0)
-    tr_cls = record_classes(ds.labels).to_numpy(); train = ds.meta.split.to_numpy() == 'train'
+    tr_cls = record_classes(ds.labels).to_numpy(); cand = ds.meta.split.to_numpy() == 'train'
+    if rows is not None: cand &= np.isin(np.arange(len(ds)), check_fit_rows(ds, rows))   # the candidates of the fit
     offs = lambda rows: offset_distribution(ds.signals[rows])       # residual per-lead means of the selected records
-    tpc = tp_noise_records(ds, rows, jobs or os.cpu_count() or 1, progress)     # TP-segment noise spectra
     spec = lambda rows: np.array([tpc[int(p)] for p in rows if tpc.get(int(p)) is not None])
-    doc['emg_model'], _ = emg_model(spec(sel['NORM']) if 'NORM' in sel else spec(rows), ds.fs)
+    doc['emg_model'], _ = emg_model(spec(sel['NORM']) if 'NORM' in sel else spec(fit_rows), ds.fs)
     levels = lambda rows: emg_levels(spec(rows), doc['emg_model'], ds.fs)[0] if len(spec(rows)) else None
-    doc['wander_model'], wl = wander_model(ds.signals[np.sort(rows)], ds.fs)
-    wlev = dict(zip(np.sort(rows).tolist(), wl)); wlevels = lambda rows: np.array([wlev[int(p)] for p in rows])
+    doc['wander_model'], wl = wander_model(ds.signals[np.sort(fit_rows)], ds.fs)
+    wlev = dict(zip(np.sort(fit_rows).tolist(), wl)); wlevels = lambda rows: np.array([wlev[int(p)] for p in rows])
     for c in sorted(sel, key=lambda c: (c != 'NORM', c)):
         g = good[good.cls == c]
-        counts[c] = dict(available=int((tr_cls[train] == c).sum()), selected=int(len(sel[c])),
+        counts[c] = dict(available=int((tr_cls[cand] == c).sum()), selected=int(len(sel[c])),
                          fitted=int(feat[feat.cls == c].ok.sum()), kept=int(len(g)))
         if len(g) < min_records: continue
-        m = train & (tr_cls == c)
+        m = cand & (tr_cls == c)
         classes[c] = class_params(g, ds.meta[m], c != 'NORM', float(acute[m].mean()), offs(sel[c]), levels(sel[c]), wlevels(sel[c]))
-    gm = good[good.cls != 'NORM']; m = train & (tr_cls != '') & (tr_cls != 'NORM')
-    mi_rows = np.sort(np.concatenate([v for k, v in sel.items() if k != 'NORM']))
-    classes['MI'] = class_params(gm, ds.meta[m], True, float(acute[m].mean()), offs(mi_rows), levels(mi_rows), wlevels(mi_rows))
-    counts['MI'] = dict(available=int(m.sum()), selected=int(sum(len(v) for k, v in sel.items() if k != 'NORM')),
+    norm_source = 'fitted' if 'NORM' in classes else f'prior: fewer than min_records = {min_records} well-fitted NORM records'
+    if 'NORM' not in classes: classes['NORM'] = doc['classes']['NORM']
+    gm = good[good.cls != 'NORM']; m = cand & (tr_cls != '') & (tr_cls != 'NORM')
+    mi_sel = [k for k in sel if k != 'NORM']
+    counts['MI'] = dict(available=int(m.sum()), selected=int(sum(len(sel[k]) for k in mi_sel)),
                         fitted=int(feat[feat.cls != 'NORM'].ok.sum()), kept=int(len(gm)))
+    if len(gm) >= min_records:
+        mi_rows = np.sort(np.concatenate([sel[k] for k in mi_sel]))
+        classes['MI'] = class_params(gm, ds.meta[m], True, float(acute[m].mean()), offs(mi_rows), levels(mi_rows), wlevels(mi_rows))
+        tp = pd.Series(tr_cls[m]).value_counts(normalize=True)
+        doc['territory_prior'] = {k: float(v) for k, v in tp.items()}
+        doc['territory_prior'][tp.index[0]] += 1 - sum(doc['territory_prior'].values())
+        mi_source = 'fitted'
+    else:                                   # no real MI: NORM with the knob-made infarct, textbook territories
+        classes['MI'] = mi_without_records(classes['NORM'])
+        mi_source = ('prior: no real MI record' if not m.any() else
+                     f'prior: {len(gm)} well-fitted real MI records (fewer than min_records = {min_records}), none used')
     doc['classes'] = {k: classes[k] for k in ['NORM', 'MI'] + sorted(set(classes) - {'NORM', 'MI'})}
-    tp = pd.Series(tr_cls[train & (tr_cls != '') & (tr_cls != 'NORM')]).value_counts(normalize=True)
-    doc['territory_prior'] = {k: float(v) for k, v in tp.items()}
-    doc['territory_prior'][tp.index[0]] += 1 - sum(doc['territory_prior'].values())
+    is_mi = ds.labels.mi.to_numpy() == 1
     import neurokit2, mi_ecg_nb
     doc['provenance'] = dict(
         source='fitted to PTB-XL training folds by mi_ecg_nb.sim_fit.fit_sim_params', ptbxl_version=PTBXL_VERSION,
         ptbxl_root=str(ds.root.name), is_sample=bool(ds.is_sample), split='train',
-        folds=sorted(int(f) for f in ds.meta.strat_fold[train].unique()), records=counts, n_per_class=n_per_class,
+        folds=sorted(int(f) for f in ds.meta.strat_fold[cand].unique()), records=counts, n_per_class=n_per_class,
+        candidates='training split' if rows is None else 'given training rows', candidate_rows=int(cand.sum()),
+        candidate_mi_rows=int((cand & is_mi).sum()), rows_hash=cache_key(np.flatnonzero(cand).tolist()),
+        mi_source=mi_source, norm_source=norm_source, fit_rows=int(len(fit_rows)),
         min_r2=min_r2, min_records=min_records, seed=seed, created=time.strftime('%Y-%m-%d %H:%M:%S'),
-        fit_seconds=round(time.time() - t0, 1), per_record_fits_cached=bool(cached), command=command, mi_ecg_nb=mi_ecg_nb.__version__,
+        fit_seconds=round(time.time() - t0, 1), per_record_fits_cached=bool(n_new == 0), records_fitted_now=n_new,
+        command=command, mi_ecg_nb=mi_ecg_nb.__version__,
         neurokit2=neurokit2.__version__, numpy=np.__version__, python=platform.python_version())
     return validate_sim_params(doc), feat
 

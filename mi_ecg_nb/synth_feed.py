@@ -8,7 +8,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/synth_feed.html.md"""
 
 # %% ../nbs/44_synth_feed.ipynb #45a837b6
 from __future__ import annotations
-import math, warnings
+import json, math, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class MetaSampler:
     "Synthetic metadata: whole (age, sex, height, weight) rows resampled from the real training records of each class."
     pools: dict                        # class -> DataFrame of cleaned training rows
     source: str = ''
+    rows: np.ndarray | None = None     # the row positions of the dataset it was fitted on (from_ptbxl)
 
     @classmethod
     def fit(cls, meta: pd.DataFrame, labels: pd.DataFrame, source: str = '') -> 'MetaSampler':
@@ -66,10 +67,15 @@ class MetaSampler:
         return cls(pools, source)
 
     @classmethod
-    def from_ptbxl(cls, ds) -> 'MetaSampler':
-        "Fitted on `ds`'s training split only."
-        tr = ds.split_index('train')
-        return cls.fit(ds.meta.iloc[tr], ds.labels.iloc[tr], f'{ds.root} train split ({len(tr)} records)')
+    def from_ptbxl(cls, ds, rows=None) -> 'MetaSampler':
+        "Fitted on `ds`'s training rows `rows` (positions, e.g. `ptbxl.training_rows(ds, frac, seed)`); default the whole training split."
+        tr = ds.split_index('train') if rows is None else np.asarray(rows, np.int64)
+        n_mi = int((ds.labels.mi.to_numpy()[tr] == 1).sum())
+        src = f'{ds.root} train split ({len(tr)} records)' if rows is None else \
+            f'{ds.root} training rows ({len(tr)} records, {n_mi} MI, rows {cache_key(tr.tolist())})'
+        s = cls.fit(ds.meta.iloc[tr], ds.labels.iloc[tr], src)
+        s.rows = tr
+        return s
 
     def sample(self, classes, rng: np.random.Generator) -> pd.DataFrame:
         "Metadata for records of `classes` ('NORM' / 'MI' per record), drawn with `rng`."
@@ -102,10 +108,12 @@ def synth_cohort(n: int, seed: int = 0, task: str = 'superclass', meta_sampler: 
                 territory=c.params['territory'].to_numpy().astype(str), cls=cls)
 
 # %% ../nbs/44_synth_feed.ipynb #27611889
-def pretrain_meta_transform(ds=None, synth_meta: pd.DataFrame | None = None) -> MetadataTransform:
-    "The metadata transform of pretraining: fitted on `ds`'s training split (the guard), else on synthetic metadata."
+def pretrain_meta_transform(ds=None, synth_meta: pd.DataFrame | None = None, rows=None) -> MetadataTransform:
+    "The metadata transform of pretraining: fitted on `ds`'s training rows `rows` (default the training split; the guard), else on synthetic metadata."
+    if rows is not None and ds is None:
+        raise MiEcgError('training rows without their dataset', expected='ds= with rows=', found='ds=None', fix='pass ds= too, or drop rows=')
     if ds is not None:
-        tr = ds.split_index('train')
+        tr = ds.split_index('train') if rows is None else np.asarray(rows, np.int64)
         meta = ds.meta.iloc[tr]
         check_training_rows(meta, 'metadata transform')
         with warnings.catch_warnings():
@@ -117,6 +125,16 @@ def pretrain_meta_transform(ds=None, synth_meta: pd.DataFrame | None = None) -> 
         warnings.simplefilter('ignore'); return MetadataTransform().fit(synth_meta)
 
 # %% ../nbs/44_synth_feed.ipynb #e55554f1
+def _sim_kw_key(sim_kw: dict) -> list:
+    "The simulator's keyword arguments for a cache key: a parameter document (dict or SimParams) by the hash of its JSON."
+    out = []
+    for k, v in sorted(sim_kw.items()):
+        if k == 'params' and v is not None and not isinstance(v, (str, Path)):
+            doc = getattr(v, 'doc', v)
+            v = 'params:' + cache_key(json.dumps(doc, sort_keys=True, default=str))
+        out.append((k, v))
+    return out
+
 class SynthFeed:
     "`fit`'s training data: `feed(epoch) -> dict(x, meta, y)` of tensors on `device`, a fixed cohort or a fresh one per epoch."
     def __init__(self, n: int | None = None, seed: int = 0, task: str = 'superclass', meta_sampler: MetaSampler | None = None,
@@ -143,8 +161,9 @@ class SynthFeed:
 
     def _cached(self, make):
         if self.cache_dir is None: return make()
-        key = cache_key('synth', self.n, self.seed, self.task, repr(sorted(self.sim_kw.items())),
-                        None if self.sampler is None else self.sampler.source)
+        rows = None if self.sampler is None or self.sampler.rows is None else cache_key(np.asarray(self.sampler.rows).tolist())
+        key = cache_key('synth', self.n, self.seed, self.task, repr(_sim_kw_key(self.sim_kw)),
+                        None if self.sampler is None else self.sampler.source, rows)
         p = Path(self.cache_dir) / f'synth-{key[:16]}.npz'
         if p.is_file():
             z = np.load(p, allow_pickle=False)
@@ -182,10 +201,13 @@ def ratio_n_synth(n_real: int, ratio: float) -> int:
                          found=repr(ratio), fix='pass --ratio 0.05, 0.1, 0.5 or 1')
     return max(2, int(round(ratio * n_real)))
 
-def ratio_synth_set(ds, ratio: float, seed: int = 0, task: str = 'mi', **sim_kw) -> dict:
-    "The `ratio x N_real` class-balanced synthetic records of a Table 2 run: dict(signals, meta, targets, territory, cls)."
-    n_real = n_real_train(ds)
+def ratio_synth_set(ds, ratio: float, seed: int = 0, task: str = 'mi', params=None, rows=None, **sim_kw) -> dict:
+    """The `ratio x N_real` class-balanced synthetic records of a Table 2 run: dict(signals, meta, targets, territory, cls).
+    `params`: the simulator's parameter document (None: the shipped file); `rows`: the visible training rows (the
+    metadata's source and `N_real`; default the training split)."""
+    n_real = n_real_train(ds) if rows is None else int(ds.labels.has_super.to_numpy().astype(bool)[np.asarray(rows, np.int64)].sum())
     n = ratio_n_synth(n_real, ratio)
-    out = synth_cohort(n, derive_seed(seed, 'ratio', float(ratio)), task, MetaSampler.from_ptbxl(ds), **sim_kw)
+    if params is not None: sim_kw = dict(sim_kw, params=params)
+    out = synth_cohort(n, derive_seed(seed, 'ratio', float(ratio)), task, MetaSampler.from_ptbxl(ds, rows), **sim_kw)
     out.update(ratio=float(ratio), seed=seed, n_real=n_real)
     return out

@@ -17,7 +17,7 @@ import torch
 
 from .config import SCHEMA, MiEcgError, Settings, TrainConfig, atomic_path, get_logger, with_overrides
 from .config import jsonable, seed_everything
-from .ptbxl import SUPERCLASSES, MetadataTransform, subset_fraction
+from .ptbxl import SUPERCLASSES, MetadataTransform, training_rows
 from .models import ClassifierObjective, build_model, n_params, pos_weight_from_targets
 from .augment import Augment
 from .evaluate import macro_auc
@@ -64,8 +64,8 @@ def prepare_data(ds, task: str = 'superclass', frac: float = 1.0, seed: int = 0,
     "Train/val/test arrays (x, meta, y, ids, mi_vs_norm) for `task`, with `frac` of MI-positive training records kept."
     _check_args(task, 'gru', frac)
     has = ds.labels.has_super.to_numpy().astype(bool)
-    rows = {s: (lambda r: r[has[r]])(ds.split_index(s)) for s in ('train', 'val', 'test')}
-    rows['train'] = subset_fraction(ds.labels, rows['train'], frac, seed)
+    rows = {s: (lambda r: r[has[r]])(ds.split_index(s)) for s in ('val', 'test')}
+    rows = dict(train=training_rows(ds, frac, seed), **rows)           # the one definition of a frac's training records
     for s, r in rows.items():
         if len(r) < 2:
             raise MiEcgError(f'the {s} split has too few records', expected='at least 2 records with a superclass',

@@ -56,6 +56,7 @@ OLD_SETTINGS = {
               'loss': 'balanced_focal',
               'frac': 1.0},
     'pretrain': {'strategy': 'supervised',
+                 'simulator': 'matched',            # added since: the simulator fitted on the records a run may see
                  'n_synth': 10000,
                  'epochs': 10,
                  'fresh_every_epoch': False,
