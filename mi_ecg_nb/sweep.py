@@ -26,9 +26,10 @@ log = get_logger('sweep')
 
 # %% auto #0
 __all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'Runner',
-           'get_runner', 'real_describe_data', 'real_run_one', 'synthetic_records', 'real_pretrain_one', 'sweep_lock',
-           'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate',
-           'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'step_budget', 'run_summary', 'auto_preset']
+           'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'synthetic_records',
+           'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
+           'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'step_budget',
+           'run_summary', 'auto_preset']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
         _bad(f'base-matched run {spec.run_id} has no step budget', expected="the steps of its pretrained twin (the sweep fills them in)",
              found=f'step_budget={spec.step_budget}', fix='run it through run_sweep, after its twin')
     extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and spec.strategy == 'base' and spec.ratio > 0 else None
+    pre = Path(spec.init).parent / 'pretrain_result.json' if spec.init else None
+    sim = json.loads(pre.read_text()).get('simulator') if pre is not None and pre.is_file() else (extra or {}).get('simulator')
     res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed,
                                  out_dir=tdir, **train.train_options(settings), init=spec.init or None, epochs=spec.epochs,
                                  step_budget=spec.step_budget or None, device=spec.device, extra_train=extra,
@@ -83,22 +86,30 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
             with atomic_path(Path(out_dir) / name) as t: shutil.copyfile(tdir / name, t)
     keep = ('n_train', 'n_train_real', 'n_extra', 'n_val', 'n_test', 'epochs_run', 'max_epochs', 'best_epoch', 'stopped_early', 'steps',
             'step_budget', 'steps_per_epoch', 'device', 'wall_s', 'n_params')
-    return dict(is_sample=bool(ds.is_sample), **{k: res.get(k) for k in keep if k in res})
+    return dict(is_sample=bool(ds.is_sample), **{k: res.get(k) for k in keep if k in res}, **({'simulator': sim} if sim else {}))
 
 # %% ../nbs/72_sweep.ipynb #0e7e3313
+def run_simulator(ds, settings: Settings, simulator: str, frac: float, seed: int) -> tuple[dict, dict]:
+    "The simulator a pretraining (or a Table 2 base arm's synthetic set) draws from: `sim_matched.simulator_params`, fitted once and cached."
+    from mi_ecg_nb.sim_matched import simulator_options, simulator_params
+    return simulator_params(ds, **simulator_options(settings, simulator=simulator), frac=frac, seed=seed)
+
 def synthetic_records(spec: RunSpec, ds, settings: Settings) -> dict:
-    "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`synth_feed.ratio_synth_set`)."
+    "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`synth_feed.ratio_synth_set`): the pretrained arms' set."
     from mi_ecg_nb.synth_feed import ratio_synth_set
-    return ratio_synth_set(ds, spec.ratio, seed=spec.seed, task=spec.task)
+    doc, sim = run_simulator(ds, settings, spec.simulator, 1.0, spec.seed)
+    return dict(ratio_synth_set(ds, spec.ratio, seed=spec.seed, task=spec.task, params=doc, rows=sim['rows']), simulator=sim['label'])
 
 def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Path:
-    "Pretrain with `pretrain.pretrain_model` on n_synth records (Table 1) or on the run's ratio set (Table 2)."
+    "Pretrain with `pretrain.pretrain_model` on n_synth records (Table 1) or on the run's ratio set (Table 2), from the simulator of `ps.simulator` at `ps.frac`."
     from mi_ecg_nb import pretrain
     from mi_ecg_nb.synth_feed import ratio_synth_set
     ds = _load_data(ps.data, settings)
-    synth = ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task) if ps.ratio > 0 else None
+    doc, sim = run_simulator(ds, settings, ps.simulator, ps.frac, ps.seed)
+    synth = ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task, params=doc, rows=sim['rows']) if ps.ratio > 0 else None
     res = pretrain.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir),
                                   task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,
+                                  params=doc, rows=sim['rows'], simulator_label=sim['label'],
                                   **pretrain.pretrain_options(settings, epochs=ps.epochs), device=ps.device, progress=False)
     ckpt = Path(res.get('checkpoint') or Path(out_dir) / 'checkpoint.pt')
     if not ckpt.is_file(): _bad('pretraining wrote no checkpoint', expected=str(ckpt), found='no file', fix='see the pretraining log')

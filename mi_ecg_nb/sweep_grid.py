@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 
 from .config import MODELS, MiEcgError, Settings
+from .sim_matched import SIMULATORS
 
 # %% auto #0
-__all__ = ['ARM_STRATEGIES', 'CONTROL', 'SIMULATORS', 'TABLES', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'twin_of',
-           'make_grid', 'grid_table']
+__all__ = ['ARM_STRATEGIES', 'CONTROL', 'TABLES', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'twin_of', 'make_grid',
+           'grid_table']
 
 # %% ../nbs/70_sweep_grid.ipynb #d92fedec
 ARM_STRATEGIES = ('base', 'supervised', 'mae', 'joint')   # a preset's arm: from scratch, or one of pretrain.STRATEGIES
 CONTROL = 'base-matched'     # the compute-matched control of a pretrained arm: base model, real data, its twin's steps
-SIMULATORS = ('matched', 'all', 'prior')   # what the pretraining's simulator was fitted on ([pretrain] simulator)
 TABLES = {'t1': 'superclass', 't2': 'mi'}
 
 def _num(x: float) -> str: return f'{float(x):g}'

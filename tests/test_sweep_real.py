@@ -27,7 +27,7 @@ augment = false
 description = one epoch of the real models on the bundled sample
 data = sample
 seeds = 0
-fracs = 1.0
+fracs = 0.0
 ratios = 0.0,0.5
 table1_arms = gru-base,gru-supervised
 table2_arms = gru-base,transformer-mae
@@ -44,7 +44,7 @@ def test_tiny_real_sweep(tmp_path):
     s = load_settings(ini, env={})
     res = run_sweep('tiny', s, runner='real')
     assert res.ok, (res.status, res.summary)
-    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-base-matched-supervised-frac1-s0', 't1-gru-supervised-frac1-s0',
+    assert sorted(res.ids('done')) == ['t1-gru-base-frac0-s0', 't1-gru-base-matched-supervised-frac0-s0', 't1-gru-supervised-frac0-s0',
                                        't2-gru-base-ratio0-s0', 't2-gru-base-ratio0.5-s0', 't2-transformer-base-matched-mae-ratio0.5-s0',
                                        't2-transformer-mae-ratio0.5-s0']
     for rid in res.ids('done'):
@@ -73,8 +73,14 @@ def test_tiny_real_sweep(tmp_path):
     assert json.loads((res.sweep_dir / 't2-gru-base-ratio0-s0' / 'metrics.json').read_text())['train_info'].get('n_extra', 0) == 0
     assert len(list((res.sweep_dir / 'pretrain').glob('*/checkpoint.pt'))) == 2     # one Table 1, one Table 2 pretraining
     assert json.loads((res.sweep_dir / 'sweep.json').read_text())['demo'] is True
+    # frac 0 with the matched simulator: no real MI record reached the pretraining's simulator fit or its metadata
+    (p1,) = (res.sweep_dir / 'pretrain').glob('pt-superclass-*/pretrain_result.json')
+    pr = json.loads(p1.read_text())
+    assert pr['n_meta_mi_rows'] == 0 and pr['n_meta_rows'] > 0 and pr['simulator'].startswith('matched:') and '(0 MI' in pr['simulator']
+    ti = json.loads((res.sweep_dir / 't1-gru-supervised-frac0-s0' / 'metrics.json').read_text())['train_info']
+    assert ti['simulator'] == pr['simulator'] and ti['n_train_real'] > 0
     assert 'DEMONSTRATION' in (res.sweep_dir / 'summary.html').read_text()
-    d = res.sweep_dir / 't1-gru-supervised-frac1-s0'
+    d = res.sweep_dir / 't1-gru-supervised-frac0-s0'
     ckpt, metrics = d / 'train' / 'checkpoint.pt', (d / 'metrics.json').read_bytes()
     stamp = ckpt.stat().st_mtime_ns
     (d / 'report.ipynb').unlink()                                      # a lost report: only it is rendered again
