@@ -77,7 +77,7 @@ OLD_SETTINGS = {
                    'pretrain_epochs': 2,
                    'n_synth': 1000,
                    'jobs': 1,
-                   'max_steps_per_epoch': 0},
+                   'max_steps_per_epoch': 0, 'matched_controls': True},
     'sweep:quick': {'description': "The paper's grid with one seed, 2 epochs of at most 60 steps (7,680 records) per "
                                    'run and pretraining: 30 runs and 13 pretrainings, 81 min on a 2-core CPU with '
                                    'full PTB-XL (measured).',
@@ -88,7 +88,7 @@ OLD_SETTINGS = {
                     'pretrain_epochs': 2,
                     'n_synth': 5000,
                     'jobs': 1,
-                    'max_steps_per_epoch': 60},
+                    'max_steps_per_epoch': 60, 'matched_controls': True},
     'sweep:paper': {'description': 'Tables 1 and 2 of arXiv 2506.23259: every arm, three seeds (meant for a GPU).',
                     'data': 'full',
                     'seeds': (0, 1, 2),
@@ -97,7 +97,7 @@ OLD_SETTINGS = {
                     'pretrain_epochs': 10,
                     'n_synth': 20000,
                     'jobs': 4,
-                    'max_steps_per_epoch': 0},
+                    'max_steps_per_epoch': 0, 'matched_controls': True},
 }
 
 
