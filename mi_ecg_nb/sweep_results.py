@@ -203,8 +203,9 @@ def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFr
         vs_m = f'; against its base-matched control (the same steps on real data only), {verdict(m.iloc[0])}' if len(m) else \
             '; no base-matched control ran'
         out.append(f'**Table 1, frac 0 (no real MI record), {arm}:** against the base arm, {verdict(b.iloc[0])}{vs_m}.')
-    sig = lambda g: int(sum(_ok(_ci(r)[0]) and _ci(r)[0] > 0 for _, r in g.iterrows())) if len(g) else 0
+    sig = lambda g, s: int(sum(_ok(_ci(r)[0]) and _ok(_ci(r)[1]) and s * _ci(r)[(1 - s) // 2] > 0 for _, r in g.iterrows())) if len(g) else 0
+    both = lambda g: f'{sig(g, 1)} gain significantly' + (f' ({sig(g, -1)} lose significantly)' if sig(g, -1) else '')
     if len(g2):
-        out.append(f'**Table 2:** of {len(g2)} pretrained cells, {sig(g2)} gain significantly over the base arm'
-                   + (f' and {sig(g2m)} of {len(g2m)} over their base-matched controls.' if len(g2m) else '.'))
+        out.append(f'**Table 2:** of {len(g2)} pretrained cells, {both(g2)} against the base arm'
+                   + (f'; of {len(g2m)} against their base-matched controls, {both(g2m)}.' if len(g2m) else '.'))
     return '\n\n'.join(out) or 'No pretrained arm has a control to compare with yet.'

@@ -66,8 +66,7 @@ OLD_SETTINGS = {
                  'finetune': 'full',
                  'encoder_lr_mult': 0.1},
     'evaluate': {'n_boot': 1000, 'bootstrap_seed': 0, 'threshold_rule': 'youden', 'n_bins': 10},
-    'sweep:demo': {'description': 'Demonstration on the bundled PTB-XL sample: 11 runs, about 5 min on a 2-core '
-                                  'CPU; numbers are not meaningful.',
+    'sweep:demo': {'description': 'Demonstration on the bundled PTB-XL sample: 16 runs (5 of them base-matched controls) and 5 pretrainings, about 5 min on a 2-core CPU; numbers are not meaningful.',
                    'data': 'sample',
                    'seeds': (0,),
                    'fracs': (0.0, 1.0),
@@ -78,9 +77,7 @@ OLD_SETTINGS = {
                    'n_synth': 1000,
                    'jobs': 1,
                    'max_steps_per_epoch': 0, 'matched_controls': True},
-    'sweep:quick': {'description': "The paper's grid with one seed, 2 epochs of at most 60 steps (7,680 records) per "
-                                   'run and pretraining: 30 runs and 13 pretrainings, 81 min on a 2-core CPU with '
-                                   'full PTB-XL (measured).',
+    'sweep:quick': {'description': "The paper's grid with one seed, 2 epochs of at most 60 steps (7,680 records) per run and pretraining, with base-matched controls and one Table 1 pretraining per frac: 46 runs and 16 pretrainings on full PTB-XL (its 81 min were measured on the earlier 30-run grid).",
                     'data': 'auto',
                     'seeds': (0,),
                     **_PAPER_GRID, **_ARMS,
