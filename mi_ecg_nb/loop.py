@@ -202,11 +202,15 @@ def evaluate_objective(model, objective, data: dict, batch_size: int, dev, cfg) 
     ctx, _ = _autocast(dev, cfg)
     sums, n, probs = {}, 0, []
     can_predict = callable(getattr(objective, 'predict', None)) and 'y' in data
+    one_pass = can_predict and callable(getattr(objective, 'loss_from_logits', None))   # a classifier: one forward pass
     for i in range(0, n_rows(data), batch_size):
         b = take(data, slice(i, i + batch_size)); k = n_rows(b)
         with ctx:
-            loss, logs = objective.loss(model, b)
-            if can_predict: probs.append(objective.predict(model, b).float())
+            if one_pass:
+                z = objective.logits(model, b)
+                (loss, logs), p = objective.loss_from_logits(z, b), torch.sigmoid(z.float())
+            else: loss, logs = objective.loss(model, b)
+            if can_predict: probs.append(p.float() if one_pass else objective.predict(model, b).float())
         for name, v in {'loss': loss, **logs}.items(): sums[name] = sums.get(name, 0.0) + torch.as_tensor(v).detach().float() * k
         n += k
     out = {f'val_{k}': float(v / n) for k, v in sums.items()}

@@ -31,7 +31,7 @@ class GRUConfig:
     "Hyper-parameters of the BiGRU classifier."
     hidden: int = 64             # GRU hidden size per direction
     layers: int = 2              # stacked bidirectional layers
-    stem_stride: int = 8         # 1 (no stem: the GRU reads the 12 leads), 2, 4 or 8
+    stem_stride: int = 8         # 1 (no stem: the GRU reads the 12 leads), 2, 4, 8 or 16
     stem_channels: int = 64      # channels of the convolutional stem
     rnn_dropout: float = 0.1     # dropout between GRU layers
     head_hidden: int = 128       # fully connected layer of the head
@@ -45,7 +45,7 @@ class TransformerConfig:
     n_heads: int = 4
     layers: int = 3
     ff: int = 128                # feed-forward width
-    stem_stride: int = 8         # stride of the Conv1d projection (2, 4 or 8): 125 tokens of 80 ms
+    stem_stride: int = 8         # stride of the Conv1d projection (2, 4, 8 or 16): 125 tokens of 80 ms
     kernels: tuple = (3, 7, 15)  # parallel kernel sizes of a multiscale block
     ms_blocks: int = 2           # multiscale convolution blocks before the Transformer
     attn_dropout: float = 0.1    # dropout on the attention and feed-forward outputs (residual branches)
@@ -57,7 +57,7 @@ MODEL_CONFIGS = {'gru': GRUConfig, 'transformer': TransformerConfig}
 
 # %% ../nbs/40_models.ipynb #9a2ef83c
 def _check_stride(s: int, allow_one: bool):
-    ok = (1, 2, 4, 8) if allow_one else (2, 4, 8)
+    ok = (1, 2, 4, 8, 16) if allow_one else (2, 4, 8, 16)
     if s not in ok:
         raise MiEcgError('unsupported stem stride', expected='one of ' + ', '.join(map(str, ok)), found=repr(s),
                          fix='pass stem_stride=8 (default) or another allowed value')
@@ -323,6 +323,8 @@ class ClassifierObjective(nn.Module):
         self.kind, self.gamma, self.auc_columns = loss, float(gamma), None if auc_columns is None else list(auc_columns)
         self.register_buffer('pos_weight', None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
     def logits(self, model, batch): return model(batch['x'], batch.get('meta'))
-    def loss(self, model, batch):
-        return classification_loss(self.logits(model, batch), batch['y'], self.kind, self.pos_weight, self.gamma), {}
+    def loss_from_logits(self, logits, batch):
+        "(loss, logs) from the model's logits: lets the validation pass compute loss and probabilities from one forward pass."
+        return classification_loss(logits, batch['y'], self.kind, self.pos_weight, self.gamma), {}
+    def loss(self, model, batch): return self.loss_from_logits(self.logits(model, batch), batch)
     def predict(self, model, batch): return torch.sigmoid(self.logits(model, batch).float())

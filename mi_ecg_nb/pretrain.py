@@ -72,8 +72,7 @@ class SupervisedObjective(ClassifierObjective):
         if auc_columns is None: auc_columns = [i for i in range(min(len(m), len(SUPERCLASSES))) if m[i]] if len(m) > 1 else [0]
         super().__init__(loss, pos_weight, gamma, auc_columns)
         self.register_buffer('column_mask', m)
-    def loss(self, model, batch):
-        logits = self.logits(model, batch)
+    def loss_from_logits(self, logits, batch):
         if logits.shape[1] != len(self.column_mask):
             raise MiEcgError('the model does not match the pretraining task', expected=f'{len(self.column_mask)} outputs',
                              found=f'{logits.shape[1]} outputs', fix='build the model with n_out = len(task_columns(task))')
