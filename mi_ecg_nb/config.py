@@ -204,6 +204,10 @@ SWEEP_FIELDS: dict[str, Field] = dict(
     n_synth=_F(10000, 'synthetic records for Table 1 pretraining', lo=1),
     jobs=_F(1, 'runs in parallel worker processes', lo=1),
     max_steps_per_epoch=_F(0, 'cap on optimiser steps per epoch in every run and pretraining (0: full passes)', lo=0),
+    tables=_F(('t1', 't2'), "what to run: t1 (Table 1), t2 (Table 2), lc (the label-efficiency curve: the superclass task on nested stratified shares of all real training records)",
+              choices=('t1', 't2', 'lc'), typ=tuple),
+    shares=_F((0.01, 0.05, 0.1, 0.25, 1.0), 'the curve: shares of the real training records kept', typ=tuple),
+    curve_arms=_F(('gru-base', 'gru-supervised', 'gru-mae'), 'the curve: arms, model-strategy', typ=tuple),
     matched_controls=_F(True, "add a base-matched control after every pretrained arm: the base model on real data, given its twin's pretraining + fine-tuning steps"),
 )
 

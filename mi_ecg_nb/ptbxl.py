@@ -23,7 +23,7 @@ from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_l
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
            'PTBXLError', 'is_ptbxl_dir', 'find_ptbxl', 'read_database', 'read_statements', 'read_records',
            'MetadataTransform', 'target_columns', 'PTBXL', 'load_ptbxl', 'ptbxl_options', 'find_sample',
-           'check_patient_disjoint', 'subset_fraction', 'training_rows', 'info_table']
+           'check_patient_disjoint', 'subset_fraction', 'subset_records', 'training_rows', 'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -497,11 +497,29 @@ def subset_fraction(labels: pd.DataFrame, train_idx: np.ndarray, frac: float, se
     return np.sort(np.concatenate([train_idx[~is_mi], keep]))
 
 # %% ../nbs/10_ptbxl.ipynb #241133f2
-def training_rows(ds, frac: float = 1.0, seed: int = 0) -> np.ndarray:
-    "Row positions of the training records a classifier sees at `frac` (and `seed`): training split, with a diagnostic superclass, `subset_fraction` applied."
+def subset_records(labels: pd.DataFrame, train_idx: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Row positions of `round(share x n)` training records, stratified by superclass label set and nested in `share`
+    for one seed (one ordering, cut at increasing lengths): the subsets of the label-efficiency curve."""
+    if not (isinstance(share, (int, float)) and not isinstance(share, bool) and np.isfinite(share) and 0.0 < share <= 1.0):
+        raise MiEcgError('share out of range', expected='a number in (0, 1] (the share of real training records kept)',
+                         found=repr(share), fix='pass a share such as 0.01, 0.05, 0.1, 0.25 or 1')
+    train_idx = np.asarray(train_idx)
+    if share == 1.0: return np.sort(train_idx)
+    sig = labels[[f'super_{c}' for c in SUPERCLASSES]].to_numpy()[train_idx].astype(np.int64) @ (1 << np.arange(len(SUPERCLASSES)))
+    rng = make_rng(seed, 'subset', 'records')
+    rank = np.empty(len(train_idx))                     # position within its stratum, as a fraction: interleaves the strata
+    for s in np.unique(sig):
+        m = np.flatnonzero(sig == s)
+        rank[m[rng.permutation(len(m))]] = (np.arange(len(m)) + rng.random(len(m))) / len(m)
+    keep = train_idx[np.argsort(rank, kind='stable')[:max(1, int(round(share * len(train_idx))))]]
+    return np.sort(keep)
+
+def training_rows(ds, frac: float = 1.0, seed: int = 0, share: float = 1.0) -> np.ndarray:
+    """Row positions of the training records a classifier sees at `frac`, `share` (and `seed`): training split, with a
+    diagnostic superclass, `subset_records(share)` then `subset_fraction(frac)` applied."""
     tr = ds.split_index('train')
     tr = tr[ds.labels.has_super.to_numpy().astype(bool)[tr]]
-    return subset_fraction(ds.labels, tr, frac, seed)
+    return subset_fraction(ds.labels, subset_records(ds.labels, tr, share, seed), frac, seed)
 
 # %% ../nbs/10_ptbxl.ipynb #ef0684a1
 def info_table(ds: PTBXL) -> pd.DataFrame:

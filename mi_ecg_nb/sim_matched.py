@@ -49,12 +49,12 @@ def _matched(ds, rows, frac, seed, n_per_class, jobs, cache_dir, progress) -> tu
     write_sim_params(doc, path)
     return json.loads(path.read_text()), path       # what a later call reads: the same document either way
 
-def simulator_params(ds, simulator: str, frac: float = 1.0, seed: int = 0, *, params_file=None, n_per_class: int = 600,
-                     jobs: int = 0, cache_dir=None, progress: bool = False) -> tuple[dict, dict]:
+def simulator_params(ds, simulator: str, frac: float = 1.0, seed: int = 0, *, share: float = 1.0, params_file=None,
+                     n_per_class: int = 600, jobs: int = 0, cache_dir=None, progress: bool = False) -> tuple[dict, dict]:
     """The simulator parameter document of a run at `frac` and `seed` (`simulator`: 'matched', 'all' or 'prior') and
     info: simulator, frac, seed, rows (the visible training rows), fit_rows, n_rows, n_mi_rows, label, file, hash."""
     check_simulator(simulator)
-    rows = training_rows(ds, frac, seed)
+    rows = training_rows(ds, frac, seed, share)                        # what the run's classifier sees: the fit's only data
     n_mi = int((ds.labels.mi.to_numpy()[rows] == 1).sum())
     info = dict(simulator=simulator, frac=float(frac), seed=int(seed), rows=rows, fit_rows=np.zeros(0, np.int64),
                 n_rows=int(len(rows)), n_mi_rows=n_mi)
@@ -70,7 +70,8 @@ def simulator_params(ds, simulator: str, frac: float = 1.0, seed: int = 0, *, pa
         doc, file = _matched(ds, rows, frac, seed, n_per_class, jobs, cache_dir, progress)
         info['fit_rows'] = np.sort(np.concatenate(list(select_records(ds, n_per_class, seed, rows=rows).values())))
         how = '' if doc['provenance']['mi_source'] == 'fitted' else '; MI: the fitted NORM with the knob-made infarct'
-        label = f'matched: fitted on the {len(rows):,} training records visible at frac {frac:g} ({n_mi:,} MI{how})'
+        at = f'frac {frac:g}' + (f', share {share:g}' if share != 1 else '')
+        label = f'matched: fitted on the {len(rows):,} training records visible at {at} ({n_mi:,} MI{how})'
     return doc, dict(info, label=label, file=file, hash=doc_hash(doc))
 
 # %% ../nbs/26_sim_matched.ipynb #dec948a9

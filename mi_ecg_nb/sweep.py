@@ -77,7 +77,7 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and spec.strategy == 'base' and spec.ratio > 0 else None
     pre = Path(spec.init).parent / 'pretrain_result.json' if spec.init else None
     sim = json.loads(pre.read_text()).get('simulator') if pre is not None and pre.is_file() else (extra or {}).get('simulator')
-    res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed,
+    res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed, share=spec.share,
                                  out_dir=tdir, **train.train_options(settings), init=spec.init or None, epochs=spec.epochs,
                                  step_budget=spec.step_budget or None, device=spec.device, extra_train=extra,
                                  init_head=head_for(spec.strategy) if spec.pretrained else 'fresh', progress=False)
@@ -89,10 +89,10 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     return dict(is_sample=bool(ds.is_sample), **{k: res.get(k) for k in keep if k in res}, **({'simulator': sim} if sim else {}))
 
 # %% ../nbs/72_sweep.ipynb #0e7e3313
-def run_simulator(ds, settings: Settings, simulator: str, frac: float, seed: int) -> tuple[dict, dict]:
+def run_simulator(ds, settings: Settings, simulator: str, frac: float, seed: int, share: float = 1.0) -> tuple[dict, dict]:
     "The simulator a pretraining (or a Table 2 base arm's synthetic set) draws from: `sim_matched.simulator_params`, fitted once and cached."
     from mi_ecg_nb.sim_matched import simulator_options, simulator_params
-    return simulator_params(ds, **simulator_options(settings, simulator=simulator), frac=frac, seed=seed)
+    return simulator_params(ds, **simulator_options(settings, simulator=simulator), frac=frac, seed=seed, share=share)
 
 def synthetic_records(spec: RunSpec, ds, settings: Settings) -> dict:
     "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`synth_feed.ratio_synth_set`): the pretrained arms' set."
@@ -105,7 +105,7 @@ def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Pa
     from mi_ecg_nb import pretrain
     from mi_ecg_nb.synth_feed import ratio_synth_set
     ds = _load_data(ps.data, settings)
-    doc, sim = run_simulator(ds, settings, ps.simulator, ps.frac, ps.seed)
+    doc, sim = run_simulator(ds, settings, ps.simulator, ps.frac, ps.seed, ps.share)
     synth = ratio_synth_set(ds, ps.ratio, seed=ps.seed, task=ps.task, params=doc, rows=sim['rows']) if ps.ratio > 0 else None
     res = pretrain.pretrain_model(ps.strategy, ps.model, None if synth is not None else ps.n_synth, ps.seed, Path(out_dir),
                                   task=ps.task, ds=ds, synth=synth, ratio=ps.ratio if synth is not None else None,

@@ -17,13 +17,14 @@ from .config import MODELS, MiEcgError, Settings
 from .sim_matched import SIMULATORS
 
 # %% auto #0
-__all__ = ['ARM_STRATEGIES', 'CONTROL', 'TABLES', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'twin_of', 'make_grid',
+__all__ = ['ARM_STRATEGIES', 'CONTROL', 'TABLES', 'AXIS', 'RunSpec', 'PretrainSpec', 'pretrain_spec', 'twin_of', 'make_grid',
            'grid_table']
 
 # %% ../nbs/70_sweep_grid.ipynb #d92fedec
 ARM_STRATEGIES = ('base', 'supervised', 'mae', 'joint')   # a preset's arm: from scratch, or one of pretrain.STRATEGIES
 CONTROL = 'base-matched'     # the compute-matched control of a pretrained arm: base model, real data, its twin's steps
-TABLES = {'t1': 'superclass', 't2': 'mi'}
+TABLES = {'t1': 'superclass', 't2': 'mi', 'lc': 'superclass'}   # Table 1, Table 2, the label-efficiency curve
+AXIS = {'t1': 'frac', 't2': 'ratio', 'lc': 'share'}                # what varies along each
 
 def _num(x: float) -> str: return f'{float(x):g}'
 
@@ -40,6 +41,7 @@ class RunSpec:
     seed: int = 0
     frac: float = 1.0            # Table 1: fraction of real MI-positive training records kept
     ratio: float = 0.0           # Table 2: synthetic-to-real ratio
+    share: float = 1.0           # the curve: share of all real training records kept (stratified, nested)
     epochs: int = 30
     pretrain_epochs: int = 10
     n_synth: int = 10000         # Table 1 pretraining cohort size (Table 2: ratio x N_real)
@@ -64,8 +66,8 @@ class RunSpec:
     def matched_control(self) -> bool: return self.strategy == CONTROL
     @property
     def run_id(self) -> str:
-        x = f'frac{_num(self.frac)}' if self.table == 't1' else f'ratio{_num(self.ratio)}'
-        return f'{self.table}-{self.arm.replace("@", "-sim")}-{x}-s{self.seed}'
+        ax = AXIS[self.table]
+        return f'{self.table}-{self.arm.replace("@", "-sim")}-{ax}{_num(getattr(self, ax))}-s{self.seed}'
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/70_sweep_grid.ipynb #30f11be2
@@ -83,6 +85,8 @@ def _check_spec(s: RunSpec):
     need(isinstance(s.seed, (int, np.integer)) and s.seed >= 0, 'seed', 'an integer >= 0', repr(s.seed))
     need(np.isfinite(s.frac) and 0 <= s.frac <= 1, 'frac', 'a number in [0, 1]', repr(s.frac))
     need(np.isfinite(s.ratio) and s.ratio >= 0, 'ratio', 'a number >= 0', repr(s.ratio))
+    need(np.isfinite(s.share) and 0 < s.share <= 1 and (s.share == 1 or s.table == 'lc'), 'share',
+         'a number in (0, 1], below 1 only on the label-efficiency curve (table lc)', f'{s.share!r} on table {s.table}')
     need(not (s.table == 't2' and s.pretrained and s.ratio == 0), 'a pretrained Table 2 arm at ratio 0',
          'ratio > 0 (ratio 0 has no synthetic records to pretrain on; it is the real-only reference row)', s.arm)
     need(int(s.step_budget) >= 0, 'step budget', 'an integer >= 0', repr(s.step_budget))
@@ -105,10 +109,12 @@ class PretrainSpec:
     device: str = 'auto'
     frac: float = 1.0            # the real training records visible (Table 1's frac): the simulator's fit and metadata
     simulator: str = 'matched'   # SIMULATORS
+    share: float = 1.0           # the curve's share of real training records visible (as frac)
 
     @property
     def key(self) -> str:
         size = f'n{self.n_synth}-frac{_num(self.frac)}' if self.ratio == 0 else f'ratio{_num(self.ratio)}'
+        size += f'-share{_num(self.share)}' if self.share != 1 else ''
         sim = '' if self.simulator == 'matched' else f'-sim{self.simulator}'
         return f'pt-{self.task}-{self.model}-{self.strategy}-{size}{sim}-e{self.epochs}-s{self.seed}'
     def to_dict(self) -> dict: return asdict(self)
@@ -116,9 +122,10 @@ class PretrainSpec:
 def pretrain_spec(s: RunSpec) -> PretrainSpec | None:
     "The pretraining run `s` needs (None for base and base-matched arms). The device is not part of the key."
     if not s.pretrained: return None
-    t1 = s.table == 't1'
+    t1 = s.table in ('t1', 'lc')                         # a fixed synthetic cohort of n_synth superclass records
     return PretrainSpec(s.task, s.model, s.strategy, s.seed, s.pretrain_epochs, n_synth=s.n_synth if t1 else 0,
-                        ratio=0.0 if t1 else s.ratio, data=s.data, frac=s.frac if t1 else 1.0, simulator=s.simulator)
+                        ratio=0.0 if t1 else s.ratio, data=s.data, frac=s.frac if t1 else 1.0, simulator=s.simulator,
+                        share=s.share)
 
 def twin_of(s: RunSpec) -> RunSpec:
     "The pretrained run whose pretraining + fine-tuning steps base-matched run `s` is given."
@@ -152,24 +159,34 @@ def _values(values, key, preset, lo, hi=None):
 def make_grid(settings: Settings, preset: str, device: str | None = None) -> list[RunSpec]:
     "Every run of preset `preset`, Table 1 then Table 2, seed by seed; a base-matched control after each pretrained arm when `matched_controls`."
     p = settings.sweep(preset)
-    arms1, arms2 = _arms(p.table1_arms, 'table1_arms', preset), _arms(p.table2_arms, 'table2_arms', preset)
-    fracs, ratios = _values(p.fracs, 'fracs', preset, 0, 1), _values(p.ratios, 'ratios', preset, 0)
+    if len(set(p.tables)) != len(p.tables): _bad(f'repeated table in [sweep:{preset}] tables', expected='each of t1, t2, lc at most once',
+                                                 found=', '.join(p.tables), fix='remove the duplicate')
     seeds = [int(s) for s in _values(p.seeds, 'seeds', preset, 0)]
     common = dict(epochs=p.epochs, pretrain_epochs=p.pretrain_epochs, n_synth=p.n_synth, data=p.data,
                   device=device or settings.runtime.device, preset=preset, simulator=settings.pretrain.simulator)
     def arms(table, arms, **x):
         for m, s in arms:
-            if table == 't2' and x['ratio'] == 0 and s != 'base': continue
+            if table == 't2' and x.get('ratio') == 0 and s != 'base': continue
             yield RunSpec(table, m, s, **x, **common)
             if p.matched_controls and s != 'base': yield RunSpec(table, m, CONTROL, twin=s, **x, **common)
-    runs = [r for seed in seeds for f in fracs for r in arms('t1', arms1, seed=seed, frac=f)]
-    return runs + [r for seed in seeds for x in ratios for r in arms('t2', arms2, seed=seed, ratio=x)]
+    runs = []
+    if 't1' in p.tables:
+        arms1, fracs = _arms(p.table1_arms, 'table1_arms', preset), _values(p.fracs, 'fracs', preset, 0, 1)
+        runs += [r for seed in seeds for f in fracs for r in arms('t1', arms1, seed=seed, frac=f)]
+    if 't2' in p.tables:
+        arms2, ratios = _arms(p.table2_arms, 'table2_arms', preset), _values(p.ratios, 'ratios', preset, 0)
+        runs += [r for seed in seeds for x in ratios for r in arms('t2', arms2, seed=seed, ratio=x)]
+    if 'lc' in p.tables:
+        arms3, shares = _arms(p.curve_arms, 'curve_arms', preset), _values(p.shares, 'shares', preset, 0, 1)
+        runs += [r for seed in seeds for x in shares for r in arms('lc', arms3, seed=seed, share=x)]
+    return runs
 
 # %% ../nbs/70_sweep_grid.ipynb #5b1e7c26
 def grid_table(runs: list[RunSpec], sweep_dir: Path | None = None) -> pd.DataFrame:
     "The grid as a table (with the shared pretraining of each run and, given `sweep_dir`, whether it is done)."
     df = pd.DataFrame([dict(run_id=r.run_id, table=r.table, arm=r.arm, frac=r.frac if r.table == 't1' else None,
-                            ratio=r.ratio if r.table == 't2' else None, seed=r.seed, pretrain=pretrain_spec(r).key if r.pretrained else '',
+                            ratio=r.ratio if r.table == 't2' else None, share=r.share if r.table == 'lc' else None,
+                            seed=r.seed, pretrain=pretrain_spec(r).key if r.pretrained else '',
                             budget_of=twin_of(r).run_id if r.matched_control else '')
                        for r in runs])
     if sweep_dir is not None: df['done'] = [(Path(sweep_dir) / i / 'metrics.json').is_file() for i in df.run_id]

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from .evaluate import mean_ci, paired_difference, read_metrics
+from .sweep_grid import AXIS
 
 # %% auto #0
 __all__ = ['PAPER', 'report_banner', 'run_budget', 'collect_runs', 'convergence', 'results_table', 'gains', 'best_run', 'verdict',
-           'answer']
+           'answer', 'curve_points', 'stops_helping', 'plot_curve']
 
 # %% ../nbs/71_sweep_results.ipynb #50dd0cde
 def report_banner(kind: str, what: str = 'report', budget: dict | None = None) -> str:
@@ -80,17 +81,17 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
         ti = (m or {}).get('train_info') or {}
         rows.append(dict(run_id=rid, table=spec['table'], arm=_arm(spec), model=spec['model'], strategy=spec['strategy'],
                          twin=spec.get('twin', ''), simulator=spec.get('simulator', 'matched'),
-                         frac=spec['frac'], ratio=spec['ratio'], seed=spec['seed'], status='done' if m else status.get(rid, {}).get('status', 'unfinished'),
+                         frac=spec['frac'], ratio=spec['ratio'], share=spec.get('share', 1.0), seed=spec['seed'], status='done' if m else status.get(rid, {}).get('status', 'unfinished'),
                          auc=h.get('value'), lo=h.get('lo'), hi=h.get('hi'),
                          **{f'{n}{s}': _v(m, *path, k) for n, path in (('auc4', ('auc', 'macro_no_mi')), ('mi', ('mi', 'vs_rest')))
                             for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))},
                          val_auc=_v(m, 'val_headline', 'value'), **{k: ti.get(k) for k in _TRAIN_COLS},
                          hit_max=_hit_max(ti), demo=bool((m or {}).get('demo')), dir=str(d)))
-    return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'twin', 'simulator', 'frac', 'ratio', 'seed', 'status',
+    return pd.DataFrame(rows, columns=['run_id', 'table', 'arm', 'model', 'strategy', 'twin', 'simulator', 'frac', 'ratio', 'share', 'seed', 'status',
                                        'auc', 'lo', 'hi', 'auc4', 'auc4_lo', 'auc4_hi', 'mi', 'mi_lo', 'mi_hi', 'val_auc', *_TRAIN_COLS,
                                        'hit_max', 'demo', 'dir'])
 
-_TRAIN_COLS = ('epochs_run', 'max_epochs', 'best_epoch', 'stopped_early', 'steps', 'step_budget')
+_TRAIN_COLS = ('epochs_run', 'max_epochs', 'best_epoch', 'stopped_early', 'steps', 'step_budget', 'n_train_real')
 
 def _arm(spec: dict) -> str:
     "The arm name of a run's spec (as `RunSpec.arm`): model-strategy[-twin][@simulator]."
@@ -126,17 +127,17 @@ _ORDER = [c for _, c in _T1_COLS] + ['ours', 'paper', 'n seeds']
 
 def results_table(runs: pd.DataFrame, table: str) -> pd.DataFrame:
     "Table 1 ('t1', rows frac: 5-class macro, 4-class macro without MI, MI AUROC) or Table 2 ('t2', rows ratio: MI AUROC): mean ± 95 % CI over seeds ×100 (one seed: [bootstrap CI]), paper beside."
-    key = 'frac' if table == 't1' else 'ratio'
+    key = AXIS[table]
     df = runs[(runs.table == table) & (runs.status == 'done')]
     if df.empty: return pd.DataFrame()
     out = {}
     for (x, arm), g in df.groupby([key, 'arm'], sort=True):
-        for col, name in (_T1_COLS if table == 't1' else (('auc', 'ours'),)):
+        for col, name in (_T1_COLS if table in ('t1', 'lc') else (('auc', 'ours'),)):
             lo, hi = ('lo', 'hi') if col == 'auc' else (f'{col}_lo', f'{col}_hi')
             s = mean_ci(g[col].astype(float))
             out.setdefault(x, {})[(arm, name)] = _fmt(s, *((g[lo].iloc[0], g[hi].iloc[0]) if len(g) == 1 else (None, None)))
         out[x][(arm, 'n seeds')] = mean_ci(g.auc.astype(float))['n']
-        out[x][(arm, 'paper')] = PAPER['table1' if table == 't1' else 'table2'].get((float(x), arm), '')
+        out[x][(arm, 'paper')] = PAPER.get({'t1': 'table1', 't2': 'table2'}.get(table, ''), {}).get((float(x), arm), '')
     t = pd.DataFrame.from_dict(out, orient='index'); t.index.name = key
     t.columns = pd.MultiIndex.from_tuples(t.columns)
     return t[sorted(t.columns, key=lambda c: (c[0].split('-')[1] != 'base', c[0], _ORDER.index(c[1])))]
@@ -147,7 +148,7 @@ def gains(runs: pd.DataFrame, table: str, n_boot: int = 1000, seed: int = 0, aga
     `against='base'`: the base arm; `against='base-matched'`: the base-matched run given this arm's own steps."""
     if against not in ('base', 'base-matched'):
         raise ValueError(f"against must be 'base' or 'base-matched', not {against!r}")
-    key = 'frac' if table == 't1' else 'ratio'
+    key = AXIS[table]
     df = runs[(runs.table == table) & (runs.status == 'done')]
     ctrl = {(r.model, r.twin, r.simulator if against != 'base' else '', r[key], r.seed): r.dir
             for _, r in df[df.strategy == against].iterrows()}
@@ -194,7 +195,7 @@ def verdict(r) -> str:
     if hi < 0: return f'a significant loss of {v:+.1f} points ({ci})'
     return f'no significant gain ({v:+.1f} points, {ci})'
 
-def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFrame) -> str:
+def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFrame, g3: pd.DataFrame | None = None) -> str:
     "The summary's headline: Table 1 at frac 0 against base and base-matched, and Table 2's count of significant cells (`gains` tables)."
     out = []
     pick = lambda g, arm: g[(g.arm == arm) & (g.frac == 0.0)] if len(g) else g
@@ -208,4 +209,43 @@ def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFr
     if len(g2):
         out.append(f'**Table 2:** of {len(g2)} pretrained cells, {both(g2)} against the base arm'
                    + (f'; of {len(g2m)} against their base-matched controls, {both(g2m)}.' if len(g2m) else '.'))
+    for arm, x in stops_helping(g3).items() if g3 is not None else ():
+        out.append(f'**Label efficiency, {arm}:** ' + ('a significant gain over the base arm at every share.' if x is None else
+                   f'no significant gain over the base arm from share {x:g} of the real training records on.'))
     return '\n\n'.join(out) or 'No pretrained arm has a control to compare with yet.'
+
+# %% ../nbs/71_sweep_results.ipynb #aff47f4c
+def curve_points(runs: pd.DataFrame) -> pd.DataFrame:
+    "The curve's points: arm, share, real training records, 5-class macro AUROC with CI (mean over seeds; one seed: its bootstrap CI)."
+    df = runs[(runs.table == 'lc') & (runs.status == 'done')]
+    rows = []
+    for (arm, x), g in df.groupby(['arm', 'share'], sort=True):
+        s = mean_ci(g.auc.astype(float))
+        lo, hi = (s['lo'], s['hi']) if _ok(s.get('lo')) else (g.lo.iloc[0], g.hi.iloc[0])
+        rows.append(dict(arm=arm, share=x, n_real=float(pd.to_numeric(g.n_train_real, errors='coerce').mean()), auc=s['value'],
+                         lo=lo, hi=hi, n_seeds=s['n']))
+    return pd.DataFrame(rows, columns=['arm', 'share', 'n_real', 'auc', 'lo', 'hi', 'n_seeds'])
+
+def stops_helping(g: pd.DataFrame) -> dict:
+    "Per pretrained arm of the curve's gains (`gains(runs, 'lc')`): the smallest share whose gain is not significant (None: never stops)."
+    out = {}
+    for arm, gg in (g.groupby('arm') if len(g) else []):
+        gg = gg.sort_values('share')
+        no = [r.share for _, r in gg.iterrows() if not (_ok(_ci(r)[0]) and _ci(r)[0] > 0)]
+        out[arm] = float(no[0]) if no else None
+    return out
+
+def plot_curve(points: pd.DataFrame, stops: dict | None = None, path=None):
+    "Macro AUROC (×100, 95 % CI) against the number of real training records, one line per arm; a dotted line where pretraining stops helping."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for arm, g in points.groupby('arm'):
+        g = g.sort_values('n_real')
+        ax.errorbar(g.n_real, 100 * g.auc, yerr=100 * np.abs(np.vstack([g.auc - g.lo, g.hi - g.auc])), fmt='o-', capsize=3, label=arm)
+    for i, (arm, x) in enumerate((stops or {}).items()):
+        n = points[(points.arm == arm) & (points.share == x)].n_real if x is not None else []
+        if len(n): ax.axvline(float(n.iloc[0]), color=f'C{i + 1}', ls=':', lw=1.2, label=f'{arm}: no significant gain from here')
+    ax.set(xscale='log', xlabel='real training records', ylabel='macro AUROC (5 superclasses, ×100)', title='label efficiency')
+    ax.legend(fontsize=8); fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=110, bbox_inches='tight')
+    return fig

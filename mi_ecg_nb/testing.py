@@ -120,7 +120,7 @@ def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None)
     "Fake training: predictions whose quality grows with pretraining, frac and ratio; writes predictions.npz and history.csv."
     out_dir = Path(out_dir); d = dict(columns=np.array(['MI'] if spec.task == 'mi' else list(SUPERCLASSES)))
     skill = 0.7 + 0.5 * spec.frac + 0.4 * spec.pretrained + 0.3 * min(spec.ratio, 1.0) * (spec.strategy != 'base-matched') \
-        + 0.1 * (spec.model == 'transformer') + 0.1 * spec.matched_control
+        + 0.1 * (spec.model == 'transformer') + 0.1 * spec.matched_control + 0.4 * np.log10(spec.share) * (1 - 0.5 * spec.pretrained)
     for split, n in (('val', 300), ('test', 400)):
         y, ids, norm_only = _fake_labels(spec.task, n, split)
         z = skill * (2 * y - 1) + make_rng(spec.seed, 'fake-noise', spec.run_id, split).normal(0, 1.5, y.shape)
@@ -133,7 +133,7 @@ def fake_run_one(spec: RunSpec, out_dir: Path, settings: Settings | None = None)
     steps = np.minimum(ep * per, spec.step_budget) if spec.step_budget else ep * per
     pd.DataFrame(dict(epoch=ep, train_loss=0.7 / ep ** 0.5, step=steps, val_loss=0.75 / ep ** 0.4,
                       val_auc=0.9 - 0.2 / ep)).to_csv(out_dir / 'history.csv', index=False)
-    return dict(is_sample=False, fake=True, n_train=1000, init=spec.init, epochs_run=len(ep), max_epochs=len(ep) if spec.step_budget else spec.epochs,
+    return dict(is_sample=False, fake=True, n_train=1000, n_train_real=int(round(1000 * spec.share)), init=spec.init, epochs_run=len(ep), max_epochs=len(ep) if spec.step_budget else spec.epochs,
                 stopped_early=False, steps=int(steps[-1]), step_budget=spec.step_budget or None, steps_per_epoch=per)
 
 def fake_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings | None = None) -> Path:

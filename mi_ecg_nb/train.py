@@ -60,12 +60,13 @@ def _check_extra(extra, mt, k, T):
     return dict(x=x, meta=meta, y=y, ids=-np.arange(1, m + 1), mi_vs_norm=np.full(m, -1, np.int8))
 
 # %% ../nbs/50_train.ipynb #c8200546
-def prepare_data(ds, task: str = 'superclass', frac: float = 1.0, seed: int = 0, extra_train: dict | None = None) -> PreparedData:
-    "Train/val/test arrays (x, meta, y, ids, mi_vs_norm) for `task`, with `frac` of MI-positive training records kept."
+def prepare_data(ds, task: str = 'superclass', frac: float = 1.0, seed: int = 0, extra_train: dict | None = None,
+                 share: float = 1.0) -> PreparedData:
+    "Train/val/test arrays (x, meta, y, ids, mi_vs_norm) for `task`: `share` of the training records (stratified), `frac` of their MI-positive ones."
     _check_args(task, 'gru', frac)
     has = ds.labels.has_super.to_numpy().astype(bool)
     rows = {s: (lambda r: r[has[r]])(ds.split_index(s)) for s in ('val', 'test')}
-    rows = dict(train=training_rows(ds, frac, seed), **rows)           # the one definition of a frac's training records
+    rows = dict(train=training_rows(ds, frac, seed, share), **rows)    # the one definition of a run's training records
     for s, r in rows.items():
         if len(r) < 2:
             raise MiEcgError(f'the {s} split has too few records', expected='at least 2 records with a superclass',
@@ -79,7 +80,7 @@ def prepare_data(ds, task: str = 'superclass', frac: float = 1.0, seed: int = 0,
         ex = _check_extra(extra_train, mt, Y.shape[1], out['train']['x'].shape[-1])
         out['train'] = {k: np.concatenate([out['train'][k], ex[k]]) for k in out['train']}
         n_extra = len(ex['x'])
-    info = dict(task=task, frac=frac, seed=seed, n_train=len(out['train']['x']), n_train_real=len(rows['train']),
+    info = dict(task=task, frac=frac, share=share, seed=seed, n_train=len(out['train']['x']), n_train_real=len(rows['train']),
                 n_extra=n_extra, n_val=len(rows['val']), n_test=len(rows['test']),
                 n_train_mi_real=int(ds.labels.mi.to_numpy()[rows['train']].sum()), dataset=str(ds.root),
                 is_sample=bool(ds.is_sample))
@@ -147,6 +148,7 @@ def train_classifier(
     seed: int = 0,                    # subsetting, initialisation and training order derive from it
     out_dir=None,                     # where the checkpoint, predictions, history and summaries go (None: nothing written)
     *,
+    share: float = 1.0,               # share of the real training records kept, stratified (the label-efficiency curve)
     cfg: TrainConfig | None = None,   # the loop's settings (default TrainConfig(): the [train] defaults)
     loss: str = 'balanced_focal',     # classification loss
     focal_gamma: float = 1.0,         # focusing parameter of the focal losses
@@ -167,7 +169,7 @@ def train_classifier(
     _check_args(task, model, frac)
     _check_encoder_lr_mult(finetune, encoder_lr_mult)
     t0 = time.perf_counter()
-    pdata = prepare_data(ds, task, frac, seed, extra_train)
+    pdata = prepare_data(ds, task, frac, seed, extra_train, share)
     cfg = (cfg or TrainConfig()).override(seed=seed, epochs=epochs, device=device, **cfg_overrides)
     if step_budget is not None: cfg = _budget_config(cfg, len(pdata.train['x']), step_budget)
     seed_everything(seed, 'init')

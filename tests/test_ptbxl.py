@@ -172,3 +172,17 @@ def test_full_ptbxl_frac0_removes_every_mi(full_ptbxl):
     tr = ds.split_index('train')
     k = subset_fraction(ds.labels, tr, 0.0, 0)
     assert ds.labels.mi.to_numpy()[k].sum() == 0 and len(k) == len(tr) - ds.labels.mi.to_numpy()[tr].sum()
+
+
+def test_record_shares_are_nested_and_stratified_on_the_sample():
+    "The label-efficiency curve's subsets: nested for one seed, exact sizes, superclass shares kept (bundled sample)."
+    import numpy as np
+    from mi_ecg_nb.ptbxl import SUPERCLASSES, training_rows
+    ds = load_ptbxl(**ptbxl_options(load_settings(env={})), sample=True, progress=False)
+    full = training_rows(ds)
+    ks = [training_rows(ds, 1.0, 3, share=s) for s in (0.1, 0.25, 0.5, 1.0)]
+    assert all(set(a) <= set(b) for a, b in zip(ks, ks[1:])) and np.array_equal(ks[-1], full)
+    assert [len(k) for k in ks] == [round(s * len(full)) for s in (0.1, 0.25, 0.5, 1.0)]
+    y = ds.labels[[f'super_{c}' for c in SUPERCLASSES]].to_numpy()
+    assert np.abs(y[ks[2]].mean(0) - y[full].mean(0)).max() < 0.03
+    assert not np.array_equal(ks[1], training_rows(ds, 1.0, 4, share=0.25))       # another seed, another subset

@@ -76,7 +76,7 @@ OLD_SETTINGS = {
                    'pretrain_epochs': 2,
                    'n_synth': 1000,
                    'jobs': 1,
-                   'max_steps_per_epoch': 0, 'matched_controls': True},
+                   'max_steps_per_epoch': 0, 'tables': ('t1', 't2'), 'shares': (0.01, 0.05, 0.1, 0.25, 1.0), 'curve_arms': ('gru-base', 'gru-supervised', 'gru-mae'), 'matched_controls': True},
     'sweep:quick': {'description': "The paper's grid with one seed, 2 epochs of at most 60 steps (7,680 records) per run and pretraining, with base-matched controls and one Table 1 pretraining per frac: 46 runs and 16 pretrainings on full PTB-XL (its 81 min were measured on the earlier 30-run grid).",
                     'data': 'auto',
                     'seeds': (0,),
@@ -85,7 +85,7 @@ OLD_SETTINGS = {
                     'pretrain_epochs': 2,
                     'n_synth': 5000,
                     'jobs': 1,
-                    'max_steps_per_epoch': 60, 'matched_controls': True},
+                    'max_steps_per_epoch': 60, 'tables': ('t1', 't2'), 'shares': (0.01, 0.05, 0.1, 0.25, 1.0), 'curve_arms': ('gru-base', 'gru-supervised', 'gru-mae'), 'matched_controls': True},
     'sweep:paper': {'description': 'Tables 1 and 2 of arXiv 2506.23259: every arm, three seeds (meant for a GPU).',
                     'data': 'full',
                     'seeds': (0, 1, 2),
@@ -94,7 +94,12 @@ OLD_SETTINGS = {
                     'pretrain_epochs': 10,
                     'n_synth': 20000,
                     'jobs': 4,
-                    'max_steps_per_epoch': 0, 'matched_controls': True},
+                    'max_steps_per_epoch': 0, 'tables': ('t1', 't2'), 'shares': (0.01, 0.05, 0.1, 0.25, 1.0), 'curve_arms': ('gru-base', 'gru-supervised', 'gru-mae'), 'matched_controls': True},
+    'sweep:curve': {'description': 'Label efficiency, beyond the paper: the superclass GRU on nested stratified shares (1, 5, 10, 25, 100 %) of the real training records, base vs supervised and MAE pretraining (with base-matched controls), one seed, full PTB-XL, trained to early stopping (at most 30 epochs). Not run yet: its wall time is not measured.',
+                    'data': 'full', 'seeds': (0,), 'fracs': (0.0, 0.1, 0.5, 1.0), 'ratios': (0.0, 0.05, 0.1, 0.5, 1.0),
+                    **_ARMS, 'epochs': 30, 'pretrain_epochs': 10, 'n_synth': 10000, 'jobs': 1, 'max_steps_per_epoch': 0,
+                    'tables': ('lc',), 'shares': (0.01, 0.05, 0.1, 0.25, 1.0), 'curve_arms': ('gru-base', 'gru-supervised', 'gru-mae'),
+                    'matched_controls': True},
 }
 
 

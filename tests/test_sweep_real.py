@@ -34,6 +34,9 @@ table2_arms = gru-base,transformer-mae
 epochs = 1
 pretrain_epochs = 1
 n_synth = 16
+tables = t1,t2,lc
+shares = 0.5
+curve_arms = gru-base
 """
 
 
@@ -46,7 +49,7 @@ def test_tiny_real_sweep(tmp_path):
     assert res.ok, (res.status, res.summary)
     assert sorted(res.ids('done')) == ['t1-gru-base-frac0-s0', 't1-gru-base-matched-supervised-frac0-s0', 't1-gru-supervised-frac0-s0',
                                        't2-gru-base-ratio0-s0', 't2-gru-base-ratio0.5-s0', 't2-transformer-base-matched-mae-ratio0.5-s0',
-                                       't2-transformer-mae-ratio0.5-s0']
+                                       't2-transformer-mae-ratio0.5-s0', 'lc-gru-base-share0.5-s0']
     for rid in res.ids('done'):
         d = res.sweep_dir / rid
         assert {'report.ipynb', 'config.json', 'metrics.json', 'predictions.npz', 'history.csv', 'train_result.json', 'roc.png',
@@ -73,6 +76,9 @@ def test_tiny_real_sweep(tmp_path):
     assert json.loads((res.sweep_dir / 't2-gru-base-ratio0-s0' / 'metrics.json').read_text())['train_info'].get('n_extra', 0) == 0
     assert len(list((res.sweep_dir / 'pretrain').glob('*/checkpoint.pt'))) == 2     # one Table 1, one Table 2 pretraining
     assert json.loads((res.sweep_dir / 'sweep.json').read_text())['demo'] is True
+    half, full = (json.loads((res.sweep_dir / r / 'metrics.json').read_text())['train_info']['n_train_real']
+                  for r in ('lc-gru-base-share0.5-s0', 't1-gru-base-frac0-s0'))
+    assert half < full and 'Label efficiency' in (res.sweep_dir / 'summary.ipynb').read_text()
     # frac 0 with the matched simulator: no real MI record reached the pretraining's simulator fit or its metadata
     (p1,) = (res.sweep_dir / 'pretrain').glob('pt-superclass-*/pretrain_result.json')
     pr = json.loads(p1.read_text())
