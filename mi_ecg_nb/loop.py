@@ -210,7 +210,7 @@ def evaluate_objective(model, objective, data: dict, batch_size: int, dev, cfg) 
                 z = objective.logits(model, b)
                 (loss, logs), p = objective.loss_from_logits(z, b), torch.sigmoid(z.float())
             else: loss, logs = objective.loss(model, b)
-            if can_predict: probs.append(p.float() if one_pass else objective.predict(model, b).float())
+            if can_predict: probs.append(p if one_pass else objective.predict(model, b).float())
         for name, v in {'loss': loss, **logs}.items(): sums[name] = sums.get(name, 0.0) + torch.as_tensor(v).detach().float() * k
         n += k
     out = {f'val_{k}': float(v / n) for k, v in sums.items()}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluate import mean_ci, paired_difference, read_metrics
-from .sweep_grid import AXIS
+from .sweep_grid import AXIS, RunSpec
 
 # %% auto #0
 __all__ = ['PAPER', 'report_banner', 'run_budget', 'collect_runs', 'convergence', 'results_table', 'gains', 'best_run', 'verdict',
@@ -79,7 +79,7 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
         m = read_metrics(d / 'metrics.json') if (d / 'metrics.json').is_file() else None
         h = (m or {}).get('headline') or {}
         ti = (m or {}).get('train_info') or {}
-        rows.append(dict(run_id=rid, table=spec['table'], arm=_arm(spec), model=spec['model'], strategy=spec['strategy'],
+        rows.append(dict(run_id=rid, table=spec['table'], arm=RunSpec(**spec).arm, model=spec['model'], strategy=spec['strategy'],
                          twin=spec.get('twin', ''), simulator=spec.get('simulator', 'matched'),
                          frac=spec['frac'], ratio=spec['ratio'], share=spec.get('share', 1.0), seed=spec['seed'], status='done' if m else status.get(rid, {}).get('status', 'unfinished'),
                          auc=h.get('value'), lo=h.get('lo'), hi=h.get('hi'),
@@ -92,12 +92,6 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
                                        'hit_max', 'demo', 'dir'])
 
 _TRAIN_COLS = ('epochs_run', 'max_epochs', 'best_epoch', 'stopped_early', 'steps', 'step_budget', 'n_train_real')
-
-def _arm(spec: dict) -> str:
-    "The arm name of a run's spec (as `RunSpec.arm`): model-strategy[-twin][@simulator]."
-    sim = spec.get('simulator', 'matched')
-    return f"{spec['model']}-{spec['strategy']}" + (f"-{spec['twin']}" if spec.get('twin') else '') + \
-        (f'@{sim}' if spec['strategy'] != 'base' and sim != 'matched' else '')
 
 def _hit_max(ti: dict) -> bool | None:
     "Did a run end at its maximum epoch count without early stopping (not converged by the rule)? None: not known; base-matched runs spend a budget instead."
@@ -173,7 +167,7 @@ def best_run(runs: pd.DataFrame) -> pd.Series | None:
     for t in ('t2', 't1'):
         df = runs[(runs.table == t) & (runs.status == 'done')]
         if df.empty: continue
-        key = 'frac' if t == 't1' else 'ratio'
+        key = AXIS[t]
         val = df.groupby(['arm', key]).val_auc.mean().dropna()
         if val.empty: continue                    # no run of this table has a validation AUROC (metrics of an older version)
         m = val.idxmax()
