@@ -78,8 +78,9 @@ class TrainConfig:
     num_threads: int = 0              # [runtime] num_threads: torch CPU threads; 0 = leave as is
     eval_batch_size: int = 512
     max_steps_per_epoch: int = _setting(0, 'cap on optimiser steps per epoch (0: a full pass over the training data)', lo=0)
+    min_steps_per_epoch: int = _setting(0, 'floor on optimiser steps per epoch: a small training set is passed over several times per epoch (0: one pass)', lo=0)
     max_steps: int = 0                # total optimiser steps (0: epochs x steps per epoch); the schedule spans them (a step budget)
-    min_delta: float = 0.0            # improvement needed to reset the patience counter
+    min_delta: float = _setting(0.0, 'early stopping: the improvement of the monitored value that resets the patience counter', lo=0.0)
     progress: bool = True             # tqdm bar
 
     @classmethod
@@ -208,6 +209,9 @@ SWEEP_FIELDS: dict[str, Field] = dict(
               choices=('t1', 't2', 'lc'), typ=tuple),
     shares=_F((0.01, 0.05, 0.1, 0.25, 1.0), 'the curve: shares of the real training records kept', typ=tuple),
     curve_arms=_F(('gru-base', 'gru-supervised', 'gru-mae'), 'the curve: arms, model-strategy', typ=tuple),
+    patience=_F(0, 'early stopping patience of every run and pretraining (0: the [train] value)', lo=0),
+    min_delta=_F(0.0, 'early stopping: improvement that resets the patience counter, in every run and pretraining', lo=0.0),
+    min_steps_per_epoch=_F(0, 'floor on optimiser steps per epoch in every run (0: one pass; for small shares of the curve)', lo=0),
     matched_controls=_F(True, "add a base-matched control after every pretrained arm: the base model on real data, given its twin's pretraining + fine-tuning steps"),
 )
 

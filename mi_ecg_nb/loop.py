@@ -76,7 +76,7 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
 # %% ../nbs/42_loop.ipynb #e939e535
 def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
     "Optimiser steps of one epoch over `n_train` records (full batches; at most `cfg.max_steps_per_epoch` when set)."
-    s = max(1, n_train // max(1, min(cfg.batch_size, n_train)))
+    s = max(1, n_train // max(1, min(cfg.batch_size, n_train)), cfg.min_steps_per_epoch)
     return min(s, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else s
 
 def total_steps(n_train: int, cfg: TrainConfig) -> int:
@@ -316,9 +316,10 @@ class _LoopState:
         enc = getattr(self.model, 'encoder', None)
         if enc is not None and not any(p.requires_grad for p in enc.parameters()): enc.eval()   # linear probe: frozen BN too
         n = n_rows(data)
-        perm = torch.randperm(n, generator=self.g_shuffle).to(self.dev)
+        per_pass = max(1, n // self.bs)                         # full batches in one pass; more passes when the floor asks
+        perm = torch.cat([torch.randperm(n, generator=self.g_shuffle)[:per_pass * self.bs] for _ in range(-(-self.steps // per_pass))]).to(self.dev)
         sums, seen = {}, 0
-        for step in range(min(self.steps, max(1, n // self.bs), self.total - self.done)):
+        for step in range(min(self.steps, self.total - self.done)):
             b = take(data, perm[step * self.bs:(step + 1) * self.bs])
             if augment is not None and self.cfg.augment: b['x'] = augment(b['x'], self.g_aug)
             with self.ctx: loss, logs = self.objective.loss(self.fmodel, b)

@@ -28,8 +28,8 @@ log = get_logger('sweep')
 __all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'Runner',
            'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'synthetic_records',
            'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
-           'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'run_sweep', 'step_budget',
-           'run_summary', 'auto_preset']
+           'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'worker_env', 'run_sweep',
+           'step_budget', 'run_summary', 'auto_preset']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
@@ -348,12 +348,18 @@ def _worker(job_file: str, result_file: str):
     except Exception as e: out = dict(status='failed', error=f'{type(e).__name__}: {e}')
     with atomic_path(result_file) as t: t.write_bytes(pickle.dumps(out))
 
-def _spawn(fn, args, tmp: Path, i: int):
+def _spawn(fn, args, tmp: Path, i: int, jobs: int = 1):
     import pickle, subprocess
     job, result = tmp / f'job{i}.pkl', tmp / f'result{i}.pkl'
     job.write_bytes(pickle.dumps((fn.__name__, args)))
     cmd = [sys.executable, '-c', 'import sys; from mi_ecg_nb.sweep import _worker; _worker(sys.argv[1], sys.argv[2])', str(job), str(result)]
-    return subprocess.Popen(cmd), result
+    return subprocess.Popen(cmd, env=worker_env(jobs)), result
+
+def worker_env(jobs: int, env=None) -> dict:
+    "A worker's environment: with `jobs` workers at once each gets its share of the CPU cores as torch threads (OMP_NUM_THREADS), unless the user set it."
+    env = dict(os.environ if env is None else env)
+    if 'OMP_NUM_THREADS' not in env: env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    return env
 
 # %% ../nbs/72_sweep.ipynb #7c80c4b1
 def _collect(proc, result: Path):
@@ -374,7 +380,7 @@ def _map(fn, jobs_args: list, jobs: int, isolate: bool = True):
         try:
             while pending or running:
                 while pending and len(running) < jobs:
-                    i, a = pending.pop(0); running[i] = (a, *_spawn(fn, a, Path(tmp), i))
+                    i, a = pending.pop(0); running[i] = (a, *_spawn(fn, a, Path(tmp), i, jobs))
                 done = [i for i, (_, p, _) in running.items() if p.poll() is not None]
                 for i in done:
                     a, p, r = running.pop(i); yield a, _collect(p, r)
@@ -409,12 +415,15 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
     sref, sd, preset, run = settings_ref(settings), res.sweep_dir, settings.sweep(res.preset), get_runner(runner)
     if preset.max_steps_per_epoch:                            # the preset's step budget reaches every run
         sref['overrides'].setdefault('train.max_steps_per_epoch', preset.max_steps_per_epoch)
+    for k in ('patience', 'min_delta', 'min_steps_per_epoch'):  # so do its early-stopping rule and its floor on steps
+        if getattr(preset, k): sref['overrides'].setdefault(f'train.{k}', getattr(preset, k))
     steps = int(sref['overrides'].get('train.max_steps_per_epoch', settings.train.max_steps_per_epoch))   # what the runs get
+    stop = {k: sref['overrides'].get(f'train.{k}', getattr(settings.train, k)) for k in ('patience', 'min_delta', 'min_steps_per_epoch')}
     data_info = run.describe_data(preset.data, settings)
     _check_same_data(sd, data_info)
     extra = dict(description=preset.description, data=data_info, runner=run.name, jobs=jobs,
                  demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs],
-                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, max_steps_per_epoch=steps))
+                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, max_steps_per_epoch=steps, **stop))
     res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
     _write_status(res, extra)
     pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs
