@@ -24,7 +24,7 @@ from .evaluate import auc_counts, bootstrap_counts
 
 # %% auto #0
 __all__ = ['N_TRAIN_FULL', 'BENCH_MODELS', 'BENCHES', 'bench_data', 'bench_simulate', 'bench_fidelity', 'bench_train',
-           'loop_epochs', 'bench_evaluate', 'run_bench']
+           'loop_epochs', 'parallel_throughput', 'bench_evaluate', 'run_bench']
 
 # %% ../nbs/76_bench.ipynb #f2f81474
 def bench_data(settings: Settings | None = None, quick: bool = False, n: int | None = None) -> dict:
@@ -177,6 +177,7 @@ def bench_train(settings: Settings | None = None, quick: bool = False) -> dict:
         for name in BENCH_MODELS:
             out['models'][f'{name}@{dev}']['speedup_vs_plain_bigru'] = out['models'][f'{name}@{dev}']['records_per_s'] / ref
     out['epoch_loop'] = loop_epochs(s, quick)
+    out['parallel'] = parallel_throughput(bs=bs, rounds=1 if quick else 3, models=('gru',) if quick else ('gru', 'transformer'))
     out['load_avg_after'] = os.getloadavg()[0]
     out['goal'] = 'one real epoch of the loop on folds 1-8, 2-core CPU: GRU <= 30 s, Transformer <= 45 s'
     full = out['epoch_loop']['data'] == 'PTB-XL folds 1-8 (superclass task)'
@@ -184,6 +185,7 @@ def bench_train(settings: Settings | None = None, quick: bool = False) -> dict:
     out['units'] = dict(records_per_s='training records per second (forward+backward+AdamW step, median of rounds)',
                         epoch_folds_1_8_s='seconds, estimated from records_per_s (training steps only)',
                         epoch_s='seconds of one real `loop.fit` epoch: data to tensors, augmentation, steps, validation',
+                        effective_epoch_s='seconds per folds 1-8 epoch of training steps when `jobs` workers step at once (the sweep layout)',
                         load_avg='1-min load average of the machine (other processes share the CPU)')
     out['machine'] = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                           torch=torch.__version__, torch_threads=torch.get_num_threads(),
@@ -224,6 +226,33 @@ def loop_epochs(settings: Settings | None = None, quick: bool = False, models=('
         r = fit(m, obj, train, val, cfg, augment=Augment() if cfg.augment else None)
         out['models'][f'{name}@cpu'] = dict(epoch_s=r.wall_s, steps=r.steps, train_and_val_s=float(r.history.time_s.iloc[0]),
                                              steps_per_epoch=steps_per_epoch(len(train['x']), cfg))
+    return out
+
+# %% ../nbs/76_bench.ipynb #0758ec3c
+def _parallel_worker(args):
+    "One of several concurrent benchmark processes: `threads` torch threads, median step time of `name`'s model."
+    name, threads, bs, rounds = args
+    torch.set_num_threads(threads)
+    arch, hp = BENCH_MODELS[name]
+    seed_everything(0, 'bench')
+    st = _stepper(build_model(arch, 28, **hp), torch.device('cpu'), bs)
+    return _time_interleaved({name: st}, rounds, warmup=True)[name]
+
+def parallel_throughput(models=('gru', 'transformer'), jobs: int = 2, bs: int = 128, rounds: int = 3) -> dict:
+    """What a sweep gets from the CPU: `jobs` processes stepping the same model at once with cores/jobs torch threads
+    each (as `mi-ecg sweep --jobs` runs them) against one process with every core; effective folds 1-8 epoch seconds."""
+    import multiprocessing as mp
+    from mi_ecg_nb.bench import _parallel_worker as work      # importable by the spawned workers (also from a notebook)
+    cores = os.cpu_count() or 1
+    out = dict(jobs=jobs, threads_per_job=max(1, cores // jobs), cores=cores, batch_size=bs, models={})
+    ctx = mp.get_context('spawn')
+    for name in models:
+        with ctx.Pool(1) as p: one = p.map(work, [(name, cores, bs, rounds)])[0]
+        with ctx.Pool(jobs) as p: many = p.map(work, [(name, max(1, cores // jobs), bs, rounds)] * jobs)
+        per_epoch = N_TRAIN_FULL / bs
+        out['models'][name] = dict(one_process_epoch_s=per_epoch * one, parallel_step_s=float(np.median(many)),
+                                   effective_epoch_s=per_epoch * float(np.median(many)) / jobs,
+                                   speedup=one * jobs / float(np.median(many)))
     return out
 
 # %% ../nbs/76_bench.ipynb #b5cfe3b6

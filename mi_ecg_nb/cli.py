@@ -22,7 +22,7 @@ from .fidelity_report import fidelity_report_options, run_fidelity_report
 from .pretrain import (HEAD_INIT, _check_args, check_strategy, checkpoint_head, pretrain_id, pretrain_model,
                                  pretrain_options)
 from .train import run_id, train_classifier, train_options
-from .sweep import auto_preset, run_sweep
+from .sweep import auto_preset, publish_results, run_sweep
 from .sweep_grid import grid_table
 from .bench import BENCHES, run_bench
 
@@ -300,6 +300,9 @@ def _cli_sweep(args, settings) -> int:
           f'{len(res.ids("failed"))} failed in {res.seconds:.0f} s: {res.sweep_dir}')
     for i in res.ids('failed'): print(f'  FAILED {i}: {res.status[i].get("error")}')
     if res.summary: print(f'summary: {res.summary.get("html") or res.summary}')
+    if args.publish and res.ok:
+        dest = Path(args.publish) if args.publish != 'results' else settings.root / 'results' / preset
+        print(f'published to {dest}: ' + ' '.join(p.name for p in publish_results(res.sweep_dir, dest)))
     return 0 if res.ok else 1
 
 def _sweep(sub):
@@ -314,6 +317,9 @@ def _sweep(sub):
     p.add_argument('--runner', default='real', help="'real' (train models) or 'fake' (check the pipeline without training)")
     p.add_argument('--only', default=None, help='run only the run ids matching this glob, e.g. "t1-*-s0"')
     p.add_argument('--no-summary', action='store_true', help='skip the summary notebook')
+    p.add_argument('--publish', nargs='?', const='results', default=None, metavar='DIR',
+                   help='when every run finished, copy the summary (ipynb, html, summary.json), sweep.json and figures '
+                        'to DIR (default: results/PRESET beside settings.ini)')
     p.set_defaults(func=_cli_sweep)
     return p
 

@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'with_overrides', 'TrainConfig',
            'parse_value', 'Section', 'Settings', 'find_settings_file', 'load_settings', 'make_rng', 'derive_seed',
            'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging', 'get_logger',
-           'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'template_path', 'export_html']
+           'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'code_version', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -523,6 +523,20 @@ def jsonable(x):
     if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
     if isinstance(x, Path): return str(x)
     return x
+
+# %% ../nbs/00_config.ipynb #905b24f8
+def code_version(root: Path | str | None = None) -> dict:
+    "{'version', 'commit', 'dirty'} of the code producing a result: the package version, the git commit of `root` (None outside a checkout)."
+    import subprocess
+    from mi_ecg_nb import __version__
+    out = dict(version=__version__, commit=None, dirty=None)
+    if root is None: return out
+    try:
+        git = lambda *a: subprocess.run(['git', '-C', str(root), *a], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        out['commit'] = git('rev-parse', 'HEAD') or None
+        out['dirty'] = bool(git('status', '--porcelain', '--untracked-files=no'))
+    except (OSError, subprocess.SubprocessError): pass
+    return out
 
 # %% ../nbs/00_config.ipynb #8769336d
 def template_path(name: str, settings_file: Path | str | None = None) -> Path:

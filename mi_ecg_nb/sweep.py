@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, export_html,
+from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, code_version, export_html,
                               get_logger, load_settings, template_path)
 from .evaluate import eval_options, evaluate_predictions, save_figures, write_metrics
 from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec, twin_of
@@ -25,11 +25,11 @@ from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec, t
 log = get_logger('sweep')
 
 # %% auto #0
-__all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'Runner',
-           'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'synthetic_records',
+__all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'PUBLISHED',
+           'Runner', 'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'synthetic_records',
            'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
            'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'worker_env', 'run_sweep',
-           'step_budget', 'run_summary', 'auto_preset']
+           'step_budget', 'run_summary', 'auto_preset', 'publish_results']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
@@ -312,9 +312,21 @@ def _pretrain_dir(sweep_dir: Path, ps: PretrainSpec, data_info: dict) -> Path:
     return Path(sweep_dir) / 'pretrain' / f'{ps.key}-{cache_key(ps.to_dict(), data_info)[:8]}'
 
 def _write_status(res: SweepResult, extra: dict):
-    doc = dict(preset=res.preset, **extra, runs=res.status, pretrain=res.pretrain, summary=res.summary,
-               seconds=round(time.time() - res.started, 1), updated=time.strftime('%Y-%m-%d %H:%M:%S'))
+    "sweep.json: the preset, its grid and status, and every invocation so far (its wall time and code); `seconds` sums them."
+    now = dict(started=time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(res.started)), seconds=round(time.time() - res.started, 1),
+               code=extra.get('code'))
+    calls = [*extra.get('invocations', []), now]
+    doc = dict(preset=res.preset, **{k: v for k, v in extra.items() if k != 'invocations'}, runs=res.status, pretrain=res.pretrain,
+               summary=res.summary, invocations=calls, seconds=round(sum(c.get('seconds') or 0 for c in calls), 1),
+               updated=time.strftime('%Y-%m-%d %H:%M:%S'))
     _guard_write('sweep.json', atomic_write_text, res.sweep_dir / 'sweep.json', json.dumps(doc, indent=1, default=str))
+
+def _invocations(sweep_dir: Path) -> list:
+    "The earlier invocations recorded in `sweep_dir`/sweep.json (an older sweep.json without them: one, its `seconds`)."
+    f = Path(sweep_dir) / 'sweep.json'
+    old = json.loads(f.read_text()) if f.is_file() else {}
+    if 'invocations' in old: return list(old['invocations'])
+    return [dict(started=None, seconds=old['seconds'], code=old.get('code'))] if 'seconds' in old else []
 
 def _check_same_data(sweep_dir: Path, data_info: dict):
     f = sweep_dir / 'sweep.json'
@@ -423,7 +435,8 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
     _check_same_data(sd, data_info)
     extra = dict(description=preset.description, data=data_info, runner=run.name, jobs=jobs,
                  demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs],
-                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, max_steps_per_epoch=steps, **stop))
+                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, max_steps_per_epoch=steps, **stop),
+                 code=code_version(settings.root), invocations=_invocations(sd))
     res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
     _write_status(res, extra)
     pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs
@@ -488,3 +501,25 @@ def auto_preset(settings: Settings) -> str:
     except MiEcgError: return 'demo'
     import torch
     return 'paper' if torch.cuda.is_available() else 'quick'
+
+# %% ../nbs/72_sweep.ipynb #e3efef6d
+PUBLISHED = ('summary.ipynb', 'summary.html', 'summary.json', 'sweep.json')
+
+def publish_results(sweep_dir: Path | str, dest: Path | str) -> list[Path]:
+    "Copy a finished sweep's summary (notebook, HTML, summary.json), sweep.json and its figures into `dest` (replaced whole); returns the files."
+    sd, dest = Path(sweep_dir), Path(dest)
+    missing = [f for f in PUBLISHED if not (sd / f).is_file()]
+    if missing:
+        _bad(f'{sd} has no finished summary to publish', expected=', '.join(PUBLISHED) + ' in the sweep folder',
+             found='missing: ' + ', '.join(missing), fix=f'run the sweep to its end (mi-ecg sweep --preset {sd.name}) first')
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
+    try:
+        for f in [*PUBLISHED, *sorted(p.name for p in sd.glob('*.png'))]: shutil.copy2(sd / f, tmp / f)
+        old = dest.with_name(f'.{dest.name}.old')
+        if dest.exists(): os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old.exists(): shutil.rmtree(old)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp)
+    return sorted(dest.iterdir())

@@ -18,7 +18,7 @@ from .sweep_grid import AXIS, RunSpec
 
 # %% auto #0
 __all__ = ['PAPER', 'report_banner', 'run_budget', 'collect_runs', 'convergence', 'results_table', 'gains', 'best_run', 'verdict',
-           'answer', 'curve_points', 'stops_helping', 'plot_curve']
+           'answer', 'curve_points', 'stops_helping', 'plot_curve', 'summary_record']
 
 # %% ../nbs/71_sweep_results.ipynb #50dd0cde
 def report_banner(kind: str, what: str = 'report', budget: dict | None = None) -> str:
@@ -243,3 +243,36 @@ def plot_curve(points: pd.DataFrame, stops: dict | None = None, path=None):
     ax.legend(fontsize=8); fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=110, bbox_inches='tight')
     return fig
+
+# %% ../nbs/71_sweep_results.ipynb #940a7393
+def _cell(g: pd.DataFrame, col: str) -> dict:
+    "One table cell of `g` (the runs of one arm and x): mean over seeds with its CI (one seed: its bootstrap CI), and the text the tables show."
+    lo, hi = ('lo', 'hi') if col == 'auc' else (f'{col}_lo', f'{col}_hi')
+    s = mean_ci(g[col].astype(float))
+    one = (g[lo].iloc[0], g[hi].iloc[0]) if len(g) == 1 else (None, None)
+    return dict(value=s['value'], lo=s['lo'] if _ok(s.get('lo')) else one[0], hi=s['hi'] if _ok(s.get('hi')) else one[1],
+                text=_fmt(s, *one))
+
+def summary_record(runs: pd.DataFrame, G: dict, g3: pd.DataFrame | None, meta: dict, figures=()) -> dict:
+    """What a sweep's summary.json holds: provenance (preset, settings, data, code, wall time), convergence, every table
+    cell (×1 fractions, with CIs, the text the summary shows and the paper's value), every gain with its verdict, the
+    curve and the answer. `G`: {(table, against): gains(...)}; `g3`: the curve's gains (None when it did not run)."""
+    from mi_ecg_nb.config import jsonable
+    tables = {}
+    for t, paper in (('t1', 'table1'), ('t2', 'table2'), ('lc', None)):
+        key, df = AXIS[t], runs[(runs.table == t) & (runs.status == 'done')]
+        tables[t] = [dict(arm=arm, **{key: float(x)}, n_seeds=len(g), n_real=float(pd.to_numeric(g.n_train_real, errors='coerce').mean()),
+                          **{c: _cell(g, c) for c in ('auc', 'auc4', 'mi')}, paper=PAPER.get(paper, {}).get((float(x), arm)) if paper else None)
+                     for (x, arm), g in df.groupby([key, 'arm'], sort=True)]
+    gl = [dict(table=t, against=a, arm=r.arm, x=float(r[AXIS[t]]), value=r.value, lo=_ci(r)[0], hi=_ci(r)[1], p_value=r.get('p_value'),
+               verdict=verdict(r)) for (t, a), g in {**G, **({('lc', 'base'): g3} if g3 is not None else {})}.items()
+          for _, r in (g.iterrows() if g is not None and len(g) else [])]
+    by = lambda t, a: G.get((t, a), pd.DataFrame())
+    return jsonable(dict(
+        preset=meta.get('preset'), description=meta.get('description'), data=meta.get('data'), budget=meta.get('budget'),
+        code=meta.get('code'), invocations=meta.get('invocations'), seconds=meta.get('seconds'),
+        runs=dict(total=len(runs), done=int((runs.status == 'done').sum()), not_done=sorted(runs.run_id[runs.status != 'done'])),
+        convergence=convergence(runs), tables=tables, gains=gl,
+        curve=dict(points=curve_points(runs).to_dict('records'), stops_helping=stops_helping(g3)) if g3 is not None else None,
+        answer=answer(by('t1', 'base'), by('t1', 'base-matched'), by('t2', 'base'), by('t2', 'base-matched'), g3),
+        paper_source=PAPER['source'], figures=sorted(figures)))

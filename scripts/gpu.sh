@@ -34,14 +34,6 @@ fi
 mi-ecg data verify >/dev/null
 
 start=$(date +%s)
-echo "== mi-ecg --device cuda sweep --preset $PRESET --jobs $JOBS"
-mi-ecg --device cuda sweep --preset "$PRESET" --jobs "$JOBS" --reports-dir "$REPORTS"
-echo "== wall time: $(( $(date +%s) - start )) s"
-
-dest="results/$PRESET"
-mkdir -p "$dest"
-src="$REPORTS/$PRESET"
-for f in summary.ipynb summary.html sweep.json "$src"/*.png; do
-  f=$(basename "$f"); [ -f "$src/$f" ] && cp "$src/$f" "$dest/$f"
-done
-echo "results copied to $dest: $(ls "$dest" | tr '\n' ' ')"
+echo "== mi-ecg --device cuda sweep --preset $PRESET --jobs $JOBS --publish"
+mi-ecg --device cuda sweep --preset "$PRESET" --jobs "$JOBS" --reports-dir "$REPORTS" --publish
+echo "== wall time: $(( $(date +%s) - start )) s; results in results/$PRESET"
