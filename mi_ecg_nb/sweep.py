@@ -514,6 +514,7 @@ def publish_results(sweep_dir: Path | str, dest: Path | str) -> list[Path]:
              found='missing: ' + ', '.join(missing), fix=f'run the sweep to its end (mi-ecg sweep --preset {sd.name}) first')
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
+    mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o777 & ~mask)     # mkdtemp makes 0700: give a folder's usual permissions
     try:
         for f in [*PUBLISHED, *sorted(p.name for p in sd.glob('*.png'))]: shutil.copy2(sd / f, tmp / f)
         old = dest.with_name(f'.{dest.name}.old')
