@@ -92,7 +92,8 @@ OLD_SETTINGS = {
     'sweep:quick': {'description': 'Table 1 of the paper (all four fracs: GRU base, supervised pretraining and its base-matched '
                                  'control) with one seed, every run trained to early stopping on fold 9 (12-epoch cosine '
                                  'schedule, patience 2, min_delta 0.001), two runs at a time: 12 runs and 4 pretrainings on '
-                                 'full PTB-XL. Table 2 and the Transformer arms are left to cpu-full and paper.',
+                                 'full PTB-XL, measured at 109 min on a 2-core CPU (cold simulator-fit cache; over the 90 min '
+                                 'it was meant for). Table 2 and the Transformer arms are left to cpu-full and paper.',
                   'data': 'full',
                   'seeds': (0,),
                   'fracs': (0.0, 0.1, 0.5, 1.0),
