@@ -70,3 +70,18 @@ def test_every_finished_table_cell_of_a_summary_is_in_the_readme(f):
     for what, (t, key) in TABLES.items():
         for c in s['tables'].get(t, []):
             assert (what, c['arm'], f"{key} {c[key]:g}") in shown, f'README lacks {f.parent.name} {what} {c["arm"]} {key} {c[key]:g}'
+
+
+def test_readme_fidelity_numbers_equal_the_fidelity_summary():
+    f = ROOT / 'results' / 'fidelity' / 'summary.json'
+    assert f.is_file(), 'the executed fidelity report is not committed under results/fidelity'
+    s = json.loads(f.read_text())
+    assert s['data'] == 'full' and s['split'] == 'heldout' and s['code']['commit']
+    rows = [[c.strip() for c in line.strip().strip('|').split('|')] for line in (ROOT / 'README.md').read_text().splitlines()
+            if line.startswith('| `fidelity` |')]
+    assert rows, 'the README has no fidelity row'
+    for _, what, cls, _, ours, floor in rows:
+        assert what == 'feature C2ST AUROC'
+        c = s['c2st'][cls]
+        assert ours == f"{c['synth']['auc']:.2f} [{c['synth']['ci_low']:.2f}–{c['synth']['ci_high']:.2f}]", (cls, ours)
+        assert floor == f"real-vs-real {c['floor']['auc']:.2f}", (cls, floor)

@@ -324,7 +324,8 @@ def test_budget_capped_preset_says_so_in_every_report(tmp_path):
     res = run_sweep('tiny', s, runner=FAKE, only='t2-*')
     assert res.ok, res.status
     sd = res.sweep_dir
-    assert json.loads((sd / 'sweep.json').read_text())['budget'] == dict(epochs=2, pretrain_epochs=1, max_steps_per_epoch=5)
+    b = json.loads((sd / 'sweep.json').read_text())['budget']
+    assert b == dict(epochs=2, pretrain_epochs=1, max_steps_per_epoch=5, patience=5, min_delta=0.0, min_steps_per_epoch=0)   # the [train] early stopping
     assert 'BUDGET-CAPPED' in (sd / 'summary.html').read_text()
     assert 'BUDGET-CAPPED' in (sd / 't2-gru-base-ratio0-s0' / 'report.ipynb').read_text()
     (tmp_path / 'uncapped').mkdir()
