@@ -248,11 +248,10 @@ def parallel_throughput(models=('gru', 'transformer'), jobs: int = 2, bs: int = 
     ctx = mp.get_context('spawn')
     for name in models:
         with ctx.Pool(1) as p: one = p.map(work, [(name, cores, bs, rounds)])[0]
-        with ctx.Pool(jobs) as p: many = p.map(work, [(name, max(1, cores // jobs), bs, rounds)] * jobs)
+        with ctx.Pool(jobs) as p: many = float(np.median(p.map(work, [(name, max(1, cores // jobs), bs, rounds)] * jobs)))
         per_epoch = N_TRAIN_FULL / bs
-        out['models'][name] = dict(one_process_epoch_s=per_epoch * one, parallel_step_s=float(np.median(many)),
-                                   effective_epoch_s=per_epoch * float(np.median(many)) / jobs,
-                                   speedup=one * jobs / float(np.median(many)))
+        out['models'][name] = dict(one_process_epoch_s=per_epoch * one, parallel_step_s=many,
+                                   effective_epoch_s=per_epoch * many / jobs, speedup=one * jobs / many)
     return out
 
 # %% ../nbs/76_bench.ipynb #b5cfe3b6

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, cache_key, code_version, export_html,
+from .config import (MiEcgError, Settings, _umask, atomic_path, atomic_write_text, cache_key, code_version, export_html,
                               get_logger, load_settings, template_path)
 from .evaluate import eval_options, evaluate_predictions, save_figures, write_metrics
 from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec, twin_of
@@ -425,17 +425,16 @@ def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = 
 # %% ../nbs/72_sweep.ipynb #1cfa7275
 def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool, isolate: bool = True):
     sref, sd, preset, run = settings_ref(settings), res.sweep_dir, settings.sweep(res.preset), get_runner(runner)
-    if preset.max_steps_per_epoch:                            # the preset's step budget reaches every run
-        sref['overrides'].setdefault('train.max_steps_per_epoch', preset.max_steps_per_epoch)
-    for k in ('patience', 'min_delta', 'min_steps_per_epoch'):  # so do its early-stopping rule and its floor on steps
+    keys = ('max_steps_per_epoch', 'patience', 'min_delta', 'min_steps_per_epoch')
+    for k in keys:                             # the preset's step cap, early-stopping rule and step floor reach every run
         if getattr(preset, k): sref['overrides'].setdefault(f'train.{k}', getattr(preset, k))
-    steps = int(sref['overrides'].get('train.max_steps_per_epoch', settings.train.max_steps_per_epoch))   # what the runs get
-    stop = {k: sref['overrides'].get(f'train.{k}', getattr(settings.train, k)) for k in ('patience', 'min_delta', 'min_steps_per_epoch')}
+    got = {k: sref['overrides'].get(f'train.{k}', getattr(settings.train, k)) for k in keys}    # what the runs get
+    got['max_steps_per_epoch'] = int(got['max_steps_per_epoch'])
     data_info = run.describe_data(preset.data, settings)
     _check_same_data(sd, data_info)
     extra = dict(description=preset.description, data=data_info, runner=run.name, jobs=jobs,
                  demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs],
-                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, max_steps_per_epoch=steps, **stop),
+                 budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, **got),
                  code=code_version(settings.root), invocations=_invocations(sd))
     res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
     _write_status(res, extra)
@@ -514,7 +513,7 @@ def publish_results(sweep_dir: Path | str, dest: Path | str) -> list[Path]:
              found='missing: ' + ', '.join(missing), fix=f'run the sweep to its end (mi-ecg sweep --preset {sd.name}) first')
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
-    mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o777 & ~mask)     # mkdtemp makes 0700: give a folder's usual permissions
+    os.chmod(tmp, 0o777 & ~_umask())                                     # mkdtemp makes 0700: give a folder's usual permissions
     try:
         for f in [*PUBLISHED, *sorted(p.name for p in sd.glob('*.png'))]: shutil.copy2(sd / f, tmp / f)
         old = dest.with_name(f'.{dest.name}.old')

@@ -116,6 +116,14 @@ def _fmt(s: dict, lo=None, hi=None) -> str:
     if _ok(lo) and _ok(hi): return f'{v:.1f} [{100 * lo:.1f}–{100 * hi:.1f}]'
     return f'{v:.1f}'
 
+def _cell(g: pd.DataFrame, col: str) -> dict:
+    "One table cell of `g` (the runs of one arm and x): mean over seeds with its CI (one seed: its bootstrap CI), and the text the tables show."
+    lo, hi = ('lo', 'hi') if col == 'auc' else (f'{col}_lo', f'{col}_hi')
+    s = mean_ci(g[col].astype(float))
+    one = (g[lo].iloc[0], g[hi].iloc[0]) if len(g) == 1 else (None, None)
+    return dict(value=s['value'], lo=s['lo'] if _ok(s.get('lo')) else one[0], hi=s['hi'] if _ok(s.get('hi')) else one[1],
+                text=_fmt(s, *one))
+
 _T1_COLS = (('auc', 'ours: 5-class macro'), ('auc4', 'ours: 4-class macro (no MI)'), ('mi', 'ours: MI'))
 _ORDER = [c for _, c in _T1_COLS] + ['ours', 'paper', 'n seeds']
 
@@ -127,9 +135,7 @@ def results_table(runs: pd.DataFrame, table: str) -> pd.DataFrame:
     out = {}
     for (x, arm), g in df.groupby([key, 'arm'], sort=True):
         for col, name in (_T1_COLS if table in ('t1', 'lc') else (('auc', 'ours'),)):
-            lo, hi = ('lo', 'hi') if col == 'auc' else (f'{col}_lo', f'{col}_hi')
-            s = mean_ci(g[col].astype(float))
-            out.setdefault(x, {})[(arm, name)] = _fmt(s, *((g[lo].iloc[0], g[hi].iloc[0]) if len(g) == 1 else (None, None)))
+            out.setdefault(x, {})[(arm, name)] = _cell(g, col)['text']
         out[x][(arm, 'n seeds')] = mean_ci(g.auc.astype(float))['n']
         out[x][(arm, 'paper')] = PAPER.get({'t1': 'table1', 't2': 'table2'}.get(table, ''), {}).get((float(x), arm), '')
     t = pd.DataFrame.from_dict(out, orient='index'); t.index.name = key
@@ -245,14 +251,6 @@ def plot_curve(points: pd.DataFrame, stops: dict | None = None, path=None):
     return fig
 
 # %% ../nbs/71_sweep_results.ipynb #940a7393
-def _cell(g: pd.DataFrame, col: str) -> dict:
-    "One table cell of `g` (the runs of one arm and x): mean over seeds with its CI (one seed: its bootstrap CI), and the text the tables show."
-    lo, hi = ('lo', 'hi') if col == 'auc' else (f'{col}_lo', f'{col}_hi')
-    s = mean_ci(g[col].astype(float))
-    one = (g[lo].iloc[0], g[hi].iloc[0]) if len(g) == 1 else (None, None)
-    return dict(value=s['value'], lo=s['lo'] if _ok(s.get('lo')) else one[0], hi=s['hi'] if _ok(s.get('hi')) else one[1],
-                text=_fmt(s, *one))
-
 def summary_record(runs: pd.DataFrame, G: dict, g3: pd.DataFrame | None, meta: dict, figures=()) -> dict:
     """What a sweep's summary.json holds: provenance (preset, settings, data, code, wall time), convergence, every table
     cell (×1 fractions, with CIs, the text the summary shows and the paper's value), every gain with its verdict, the
