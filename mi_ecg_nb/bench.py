@@ -23,8 +23,8 @@ from .loop import _autocast
 from .evaluate import auc_counts, bootstrap_counts
 
 # %% auto #0
-__all__ = ['N_TRAIN_FULL', 'BENCH_MODELS', 'BENCHES', 'bench_data', 'bench_simulate', 'bench_fidelity', 'bench_train',
-           'loop_epochs', 'parallel_throughput', 'bench_evaluate', 'run_bench']
+__all__ = ['N_TRAIN_FULL', 'BENCH_MODELS', 'EPOCH_MODELS', 'BENCHES', 'bench_data', 'bench_simulate', 'bench_fidelity',
+           'bench_train', 'loop_epochs', 'parallel_throughput', 'bench_evaluate', 'run_bench']
 
 # %% ../nbs/76_bench.ipynb #f2f81474
 def bench_data(settings: Settings | None = None, quick: bool = False, n: int | None = None) -> dict:
@@ -153,8 +153,9 @@ def _time_interleaved(steppers: dict, rounds: int, warmup: bool) -> dict:
 
 # %% ../nbs/76_bench.ipynb #da7f712e
 BENCH_MODELS = dict(gru=('gru', {}), gru_stem4=('gru', dict(stem_stride=4)), gru_stem16=('gru', dict(stem_stride=16)),
-                    transformer=('transformer', {}),
+                    transformer=('transformer', {}), transformer_stem16=('transformer', dict(stem_stride=16)),
                     plain_bigru_1000=('gru', dict(stem_stride=1, hidden=64, layers=2)))
+EPOCH_MODELS = ('gru', 'transformer', 'gru_stem16', 'transformer_stem16')    # real epochs: the defaults, then the stride-16 option
 
 def bench_train(settings: Settings | None = None, quick: bool = False) -> dict:
     "Forward+backward records/s and estimated folds 1-8 epoch time of each model vs a plain 1000-step BiGRU (same run)."
@@ -176,7 +177,7 @@ def bench_train(settings: Settings | None = None, quick: bool = False) -> dict:
         ref = out['models'][f'plain_bigru_1000@{dev}']['records_per_s']
         for name in BENCH_MODELS:
             out['models'][f'{name}@{dev}']['speedup_vs_plain_bigru'] = out['models'][f'{name}@{dev}']['records_per_s'] / ref
-    out['epoch_loop'] = loop_epochs(s, quick)
+    out['epoch_loop'] = loop_epochs(s, quick, models=EPOCH_MODELS[:2] if quick else EPOCH_MODELS)
     out['parallel'] = parallel_throughput(bs=bs, rounds=1 if quick else 3, models=('gru',) if quick else ('gru', 'transformer'))
     out['load_avg_after'] = os.getloadavg()[0]
     out['goal'] = 'one real epoch of the loop on folds 1-8, 2-core CPU: GRU <= 30 s, Transformer <= 45 s'
@@ -212,7 +213,7 @@ def _epoch_arrays(settings: Settings, quick: bool) -> tuple[dict, dict, int, str
     return arr(n), arr(nv), 28, f'random records ({n} training, {nv} validation): the full PTB-XL was not found'
 
 def loop_epochs(settings: Settings | None = None, quick: bool = False, models=('gru', 'transformer')) -> dict:
-    "Wall time of one real `loop.fit` epoch of each model (data path, augmentation, steps, validation) on folds 1-8, CPU."
+    "Wall time of one real `loop.fit` epoch of each model (`BENCH_MODELS` names: data path, augmentation, steps, validation) on folds 1-8, CPU."
     from mi_ecg_nb.augment import Augment
     from mi_ecg_nb.loop import fit, steps_per_epoch
     s = settings or load_settings()
@@ -221,11 +222,12 @@ def loop_epochs(settings: Settings | None = None, quick: bool = False, models=('
     out = dict(data=what, n_train=len(train['x']), n_val=len(val['x']), batch_size=cfg.batch_size, models={})
     for name in models:
         seed_everything(0, 'bench')
-        m = build_model(name, k, 4)
+        arch, hp = BENCH_MODELS[name]
+        m = build_model(arch, k, 4, **hp)
         obj = ClassifierObjective(s.train.loss, None, s.train.focal_gamma, auc_columns=range(5))
         r = fit(m, obj, train, val, cfg, augment=Augment() if cfg.augment else None)
         out['models'][f'{name}@cpu'] = dict(epoch_s=r.wall_s, steps=r.steps, train_and_val_s=float(r.history.time_s.iloc[0]),
-                                             steps_per_epoch=steps_per_epoch(len(train['x']), cfg))
+                                             steps_per_epoch=steps_per_epoch(len(train['x']), cfg), stem_stride=m.arch['hparams']['stem_stride'])
     return out
 
 # %% ../nbs/76_bench.ipynb #0758ec3c

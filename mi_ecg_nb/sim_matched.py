@@ -20,7 +20,8 @@ from mi_ecg_nb.sim_fit import FIT_VERSION, fit_sim_params, select_records, write
 log = get_logger('sim_matched')
 
 # %% auto #0
-__all__ = ['SIMULATORS', 'MIN_RECORDS', 'MIN_R2', 'check_simulator', 'doc_hash', 'simulator_params', 'simulator_options']
+__all__ = ['SIMULATORS', 'MIN_RECORDS', 'MIN_R2', 'check_simulator', 'doc_hash', 'matched_fit_rows', 'simulator_params',
+           'simulator_options']
 
 # %% ../nbs/26_sim_matched.ipynb #b5b90518
 SIMULATORS = ('matched', 'all', 'prior')
@@ -49,6 +50,11 @@ def _matched(ds, rows, frac, seed, n_per_class, jobs, cache_dir, progress) -> tu
     write_sim_params(doc, path)
     return json.loads(path.read_text()), path       # what a later call reads: the same document either way
 
+def matched_fit_rows(ds, frac: float = 1.0, seed: int = 0, share: float = 1.0, n_per_class: int = 600) -> np.ndarray:
+    "The row positions (sorted) the matched simulator of a run at `frac`, `seed` and `share` is fitted to."
+    sel = select_records(ds, n_per_class, seed, rows=training_rows(ds, frac, seed, share))
+    return np.sort(np.concatenate(list(sel.values()))) if sel else np.zeros(0, np.int64)
+
 def simulator_params(ds, simulator: str, frac: float = 1.0, seed: int = 0, *, share: float = 1.0, params_file=None,
                      n_per_class: int = 600, jobs: int = 0, cache_dir=None, progress: bool = False) -> tuple[dict, dict]:
     """The simulator parameter document of a run at `frac` and `seed` (`simulator`: 'matched', 'all' or 'prior') and
@@ -68,7 +74,7 @@ def simulator_params(ds, simulator: str, frac: float = 1.0, seed: int = 0, *, sh
         label = f'all: fitted on all training MI ({what})'
     else:
         doc, file = _matched(ds, rows, frac, seed, n_per_class, jobs, cache_dir, progress)
-        info['fit_rows'] = np.sort(np.concatenate(list(select_records(ds, n_per_class, seed, rows=rows).values())))
+        info['fit_rows'] = matched_fit_rows(ds, frac, seed, share, n_per_class)
         how = '' if doc['provenance']['mi_source'] == 'fitted' else '; MI: the fitted NORM with the knob-made infarct'
         at = f'frac {frac:g}' + (f', share {share:g}' if share != 1 else '')
         label = f'matched: fitted on the {len(rows):,} training records visible at {at} ({n_mi:,} MI{how})'

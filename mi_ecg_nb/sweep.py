@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .config import (MiEcgError, Settings, _umask, atomic_path, atomic_write_text, cache_key, code_version, export_html,
                               get_logger, load_settings, template_path)
@@ -26,19 +27,21 @@ log = get_logger('sweep')
 
 # %% auto #0
 __all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'PUBLISHED',
-           'Runner', 'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'synthetic_records',
-           'real_pretrain_one', 'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain',
-           'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'worker_env', 'run_sweep',
-           'step_budget', 'run_summary', 'auto_preset', 'publish_results']
+           'Runner', 'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'needs_synthetic_set',
+           'simulators_needed', 'real_prepare', 'synthetic_records', 'real_pretrain_one', 'sweep_lock',
+           'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate',
+           'render_report', 'execute_run', 'SweepResult', 'worker_env', 'run_sweep', 'step_budget', 'run_summary',
+           'auto_preset', 'publish_results']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
 class Runner:
-    "The training calls a sweep makes, injected (see `get_runner`; `testing.FakeRunner` has the same four attributes)."
+    "The training calls a sweep makes, injected (see `get_runner`; `testing.FakeRunner` has the same four attributes, not the optional `prepare`)."
     name: str
     run_one: Callable
     pretrain_one: Callable
     describe_data: Callable
+    prepare: Callable | None = None      # (simulators, data, settings): fit what the workers share, once, before they start
 
 def _is_runner(r) -> bool: return all(hasattr(r, a) for a in ('name', 'run_one', 'pretrain_one', 'describe_data'))
 
@@ -74,7 +77,7 @@ def real_run_one(spec: RunSpec, out_dir: Path, settings: Settings) -> dict:
     if spec.matched_control and spec.step_budget < 1:
         _bad(f'base-matched run {spec.run_id} has no step budget', expected="the steps of its pretrained twin (the sweep fills them in)",
              found=f'step_budget={spec.step_budget}', fix='run it through run_sweep, after its twin')
-    extra = synthetic_records(spec, ds, settings) if spec.table == 't2' and spec.strategy == 'base' and spec.ratio > 0 else None
+    extra = synthetic_records(spec, ds, settings) if needs_synthetic_set(spec) else None
     pre = Path(spec.init).parent / 'pretrain_result.json' if spec.init else None
     sim = json.loads(pre.read_text()).get('simulator') if pre is not None and pre.is_file() else (extra or {}).get('simulator')
     res = train.train_classifier(ds, spec.task, spec.model, frac=spec.frac if spec.table == 't1' else 1.0, seed=spec.seed, share=spec.share,
@@ -93,6 +96,31 @@ def run_simulator(ds, settings: Settings, simulator: str, frac: float, seed: int
     "The simulator a pretraining (or a Table 2 base arm's synthetic set) draws from: `sim_matched.simulator_params`, fitted once and cached."
     from mi_ecg_nb.sim_matched import simulator_options, simulator_params
     return simulator_params(ds, **simulator_options(settings, simulator=simulator), frac=frac, seed=seed, share=share)
+
+def needs_synthetic_set(spec: RunSpec) -> bool:
+    "Whether a run trains on real plus synthetic records (Table 2's base arm at a ratio > 0), drawn from the frac-1.0 simulator."
+    return spec.table == 't2' and spec.strategy == 'base' and spec.ratio > 0
+
+def simulators_needed(runs, pspecs) -> list[tuple]:
+    "(simulator, frac, seed, share) of every simulator the runs' synthetic sets and the pretrainings `pspecs` draw from, without repeats."
+    need = [(ps.simulator, ps.frac, ps.seed, ps.share) for ps in pspecs]
+    need += [(r.simulator, 1.0, r.seed, 1.0) for r in runs if needs_synthetic_set(r)]
+    return list(dict.fromkeys(need))
+
+def real_prepare(simulators: list[tuple], data: str, settings: Settings):
+    """Fit the matched simulators in this process before the workers start: the union of their records in one call
+    with every core (`sim_fit.record_fits`, each record once), then each document from those cached fits. The workers
+    read every simulator from the cache instead of fitting the same records side by side."""
+    from mi_ecg_nb.sim_fit import record_fits
+    from mi_ecg_nb.sim_matched import matched_fit_rows, simulator_options
+    todo = [s for s in simulators if s[0] == 'matched']
+    if not todo: return
+    ds, opts = _load_data(data, settings), simulator_options(settings)
+    rows = np.unique(np.concatenate([matched_fit_rows(ds, f, sd, sh, opts['n_per_class']) for _, f, sd, sh in todo]))
+    _, _, n_new = record_fits(ds, rows, opts['jobs'], progress=True, cache_dir=opts['cache_dir'])
+    log.info(f'simulator fits: {n_new} of the {len(rows)} records of {len(todo)} matched simulators fitted now')
+    for sim, frac, seed, share in tqdm(todo, desc='simulators', disable=len(todo) < 2):
+        run_simulator(ds, settings, sim, frac, seed, share)
 
 def synthetic_records(spec: RunSpec, ds, settings: Settings) -> dict:
     "The round(ratio x N_real) class-balanced synthetic NORM/MI records of a Table 2 run (`synth_feed.ratio_synth_set`): the pretrained arms' set."
@@ -115,7 +143,7 @@ def real_pretrain_one(ps: PretrainSpec, out_dir: Path, settings: Settings) -> Pa
     if not ckpt.is_file(): _bad('pretraining wrote no checkpoint', expected=str(ckpt), found='no file', fix='see the pretraining log')
     return ckpt
 
-REAL_RUNNER = Runner('real', real_run_one, real_pretrain_one, real_describe_data)
+REAL_RUNNER = Runner('real', real_run_one, real_pretrain_one, real_describe_data, real_prepare)
 
 # %% ../nbs/72_sweep.ipynb #891f6ef3
 RUN_TEMPLATE, SUMMARY_TEMPLATE = '90_run_report.ipynb', '92_sweep_summary.ipynb'
@@ -440,6 +468,9 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
     _write_status(res, extra)
     pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs
               if r.pretrained and not (sd / r.run_id / 'metrics.json').is_file())}
+    if getattr(run, 'prepare', None) is not None:             # shared simulator fits, once, before the workers start
+        run.prepare(simulators_needed([r for r in res.runs if not (sd / r.run_id / 'metrics.json').is_file()], pspecs),
+                    preset.data, settings)
     for (ps, pdir, *_), out in _map(execute_pretrain, [(ps, d, sref, runner) for ps, d in pspecs.items()], jobs, isolate):
         res.pretrain[ps.key] = dict(out, dir=str(pdir)); _write_status(res, extra)
         log.info(f'pretraining {ps.key}: {out["status"]}')

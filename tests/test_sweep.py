@@ -364,3 +364,42 @@ def test_base_matched_run_gets_its_twins_steps(tmp_path):
     (res.sweep_dir / bm / 'metrics.json').unlink(); (res.sweep_dir / twin / 'metrics.json').unlink()
     res2 = run_sweep('bm', s, runner=FakeRunner(fail=[twin]), summary=False)
     assert res2.status[bm]['status'] == 'failed' and 'no step count for the twin' in res2.status[bm]['error']
+
+
+def test_prepare_gets_the_simulators_the_unfinished_runs_need(tiny):
+    calls = []
+    class Preparing(FakeRunner):
+        def prepare(self, sims, data, settings): calls.append((sims, data))
+    run_sweep('tiny', tiny, runner=Preparing(), summary=False, only='t1-*')
+    run_sweep('tiny', tiny, runner=Preparing(), summary=False, only='t1-*')       # all finished: nothing to fit
+    assert calls == [([('matched', 1.0, 0, 1.0)], 'sample'), ([], 'sample')]
+
+
+def test_simulators_needed_by_the_project_presets():
+    s = load_settings(ROOT / 'settings.ini', env={})
+    def need(preset):
+        runs = make_grid(s, preset)
+        return sw.simulators_needed(runs, dict.fromkeys(pretrain_spec(r) for r in runs if r.pretrained))
+    assert need('curve') == [('matched', 1.0, 0, sh) for sh in s.sweep('curve').shares]
+    assert need('quick') == [('matched', f, 0, 1.0) for f in s.sweep('quick').fracs]
+    assert ('matched', 1.0, 0, 1.0) in need('demo')                   # Table 2's base arm at ratio 0.5 draws from frac 1.0
+
+
+def test_real_prepare_fits_once_for_the_workers(tmp_path, monkeypatch):
+    from mi_ecg_nb import sim_fit, sim_matched
+    s = _settings(tmp_path, '\n[simulate]\nfit_n_per_class = 30\nfit_jobs = 1\n')
+    sims = [('matched', 1.0, 0, 0.5), ('prior', 1.0, 0, 1.0), ('matched', 1.0, 0, 1.0)]
+    fitted = []
+    real = sim_fit._fit_rows
+    monkeypatch.setattr(sim_fit, '_fit_rows', lambda ds, rows, *a, **k: fitted.append(len(rows)) or real(ds, rows, *a, **k))
+    sw.real_prepare(sims, 'sample', s)
+    from mi_ecg_nb.sim_matched import matched_fit_rows
+    union = set(matched_fit_rows(sw._load_data('sample', s), 1.0, 0, 0.5, 30)) | set(matched_fit_rows(sw._load_data('sample', s), 1.0, 0, 1.0, 30))
+    assert fitted == [len(union)]                       # one call: the union of both simulators' records, each once
+    assert len(list((tmp_path / 'cache').glob('sim_matched-*.json'))) == 2
+    def boom(*a, **k): raise AssertionError('a worker refitted')
+    monkeypatch.setattr(sim_fit, '_fit_rows', boom)
+    monkeypatch.setattr(sim_matched, 'fit_sim_params', boom)
+    ds = sw._load_data('sample', s)
+    for _, frac, seed, share in (x for x in sims if x[0] == 'matched'):
+        sw.run_simulator(ds, s, 'matched', frac, seed, share)      # what a worker does: read from the cache
