@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import SCHEMA, MiEcgError, apply_runtime, load_settings
+from .config import SCHEMA, MiEcgError, apply_runtime, check_output_dir, load_settings
 from .ptbxl import PTBXL_VERSION, PTBXLError, find_ptbxl, info_table, load_ptbxl, ptbxl_options
 from .ptbxl_download import download_ptbxl, make_sample, verify_ptbxl
 from .cohort import save_cohort, simulate_cohort
@@ -125,7 +125,8 @@ def _simulate(sub):
     g.add_argument('--n', type=int, default=1000, help='number of records')
     g.add_argument('--cls', default='NORM', help="NORM, MI, an MI territory (IMI, AMI+IMI, ...) or proportions 'NORM:0.5,MI:0.5'")
     g.add_argument('--out', type=Path, default=None, help='output folder')
-    g.add_argument('--format', choices=['wfdb', 'npy'], default='wfdb', help='PTB-XL-like WFDB tree or one .npy')
+    g.add_argument('--format', choices=['wfdb', 'npy'], default='wfdb', help='PTB-XL-like WFDB tree (100 Hz) or one .npy')
+    g.add_argument('--overwrite', action='store_true', help='replace an output folder that holds files (only once the new cohort is complete)')
     setting_flags(g, 'simulate', ['backend'], params='params_file')
     g.add_argument('--no-artifacts', action='store_true', help='switch every noise source off')
     setting_flags(g, 'simulate', ['mi_base'])
@@ -151,7 +152,11 @@ def cli_simulate(args, settings):
     "Handler of `mi-ecg simulate`."
     if args.out is None:
         raise MiEcgError('no output folder', expected='--out DIR', found='nothing', fix='mi-ecg simulate --n 100 --cls MI --out runs/sim')
+    check_output_dir(args.out, args.overwrite)                 # refused before the work, not after it
     s = settings.simulate
+    if args.format == 'wfdb' and float(s.fs) != 100:
+        raise MiEcgError('WFDB output is 100 Hz only', expected="simulate.fs = 100 (PTB-XL's records100 layout) with --format wfdb",
+                         found=f'simulate.fs = {s.fs:g}', fix='add --format npy, or drop --set simulate.fs')
     seed = settings.runtime.seed
     backend = s.backend
     c = simulate_cohort(
@@ -159,7 +164,7 @@ def cli_simulate(args, settings):
         backend=backend, device=settings.runtime.device if backend == 'torch' else None,
         artifacts=False if args.no_artifacts else None, mi_base=s.mi_base,
         noise=s.noise, threads=s.threads or None, progress=True)
-    out = save_cohort(c, args.out, args.format, progress=True)
+    out = save_cohort(c, args.out, args.format, progress=True, overwrite=args.overwrite)
     print(f'{len(c)} records ({args.cls}, seed {seed}) written to {out} ({args.format})')
 
 def _cli_fit(args, settings):

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .config import MiEcgError, make_rng, atomic_path
+from .config import MiEcgError, make_rng, atomic_dir, atomic_path
 from .ptbxl import LEADS, MI_SUBCLASSES, target_columns
 from .sim_params import META, SHIFTS, _KNOB_OFF, _rhythm, _tab, split_territory, load_sim_params, draw_params
 from .render import _check_grid, render
@@ -170,13 +170,19 @@ def cohort_database(c: SimCohort) -> pd.DataFrame:
     db['filename_lr'] = rel; db['filename_hr'] = [r.replace('records100', 'records500').replace('_lr', '_hr') for r in rel]
     return db
 
-def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: bool = False) -> Path:
-    "Write a cohort as a PTB-XL-like WFDB tree (`format='wfdb'`) or `signals.npy` (`'npy'`), with params/labels csv."
-    import wfdb
-    from tqdm.auto import tqdm
+def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: bool = False, overwrite: bool = False) -> Path:
+    "Write a cohort as a PTB-XL-like WFDB tree (`format='wfdb'`) or `signals.npy` (`'npy'`), with params/labels csv, all at once (see above)."
     if format not in ('wfdb', 'npy'):
         raise MiEcgError('unknown output format', expected="'wfdb' or 'npy'", found=repr(format), fix='--format wfdb|npy')
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    if format == 'wfdb' and float(c.fs) != 100:
+        raise MiEcgError('WFDB output is 100 Hz only', expected="fs = 100 Hz (PTB-XL's records100 layout, the rate load_ptbxl reads)",
+                         found=f'a cohort at {float(c.fs):g} Hz', fix="write it with format='npy' (mi-ecg simulate --format npy)")
+    with atomic_dir(out, overwrite) as tmp: _write_cohort(c, tmp, format, progress)
+    return Path(out)
+
+def _write_cohort(c: SimCohort, out: Path, format: str, progress: bool):
+    import wfdb
+    from tqdm.auto import tqdm
     x, db = c.numpy(), cohort_database(c)
     if format == 'npy':
         with atomic_path(out / 'signals.npy') as t:
@@ -193,4 +199,3 @@ def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: b
     with atomic_path(out / 'params.csv') as t: c.params.assign(ecg_id=db.ecg_id.to_numpy()).to_csv(t, index=False)
     with atomic_path(out / 'labels.csv') as t: c.labels.assign(ecg_id=db.ecg_id.to_numpy()).to_csv(t, index=False)
     with atomic_path(out / 'ptbxl_database.csv') as t: db.to_csv(t, index=False)
-    return out

@@ -6,7 +6,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/config.html.md"""
 
 # %% ../nbs/00_config.ipynb #8d6f2e28
 from __future__ import annotations
-import configparser, hashlib, logging, numbers, os, tempfile, zlib
+import configparser, hashlib, logging, numbers, os, shutil, tempfile, zlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -19,7 +19,8 @@ import numpy as np
 __all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'with_overrides', 'TrainConfig',
            'parse_value', 'Section', 'Settings', 'find_settings_file', 'load_settings', 'make_rng', 'derive_seed',
            'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging', 'get_logger',
-           'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'code_version', 'template_path', 'export_html']
+           'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'check_output_dir', 'atomic_dir',
+           'code_version', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -144,7 +145,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     'simulate': dict(
         backend=_F('numpy', 'simulator backend', choices=('numpy', 'torch')),
         params_file=_F('', 'fitted simulator parameter file (empty: the file shipped in the package)'),
-        fs=_F(100, 'sampling rate of simulated records (Hz)', lo=1),
+        fs=_F(100, 'sampling rate of simulated records (Hz); WFDB output is 100 Hz only', choices=(100, 250, 500, 1000)),
         duration=_F(10.0, 'length of simulated records (s)', lo=0.5),
         batch_size=_F(8192, 'records per simulate_cohort call when feeding pretraining (rendering itself runs in fixed chunks)', lo=1),
         threads=_F(0, 'numpy render threads (0: one per core); output does not depend on it', lo=0),
@@ -523,6 +524,35 @@ def jsonable(x):
     if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
     if isinstance(x, Path): return str(x)
     return x
+
+# %% ../nbs/00_config.ipynb #723d4c6f
+def check_output_dir(dest: Path | str, overwrite: bool = False, flag: str = '--overwrite') -> Path:
+    "`dest` as a Path when a folder may be written there: missing, empty, or (with `overwrite`) a folder to replace."
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise MiEcgError('the output folder is a file', expected='a folder to write into', found=f'{dest} (a file)',
+                         fix='choose another path for the output folder')
+    if dest.is_dir() and not overwrite and any(dest.iterdir()):
+        raise MiEcgError('the output folder is not empty', expected='a new or empty folder',
+                         found=f'{dest} holding {sum(1 for _ in dest.iterdir())} entries',
+                         fix=f'choose another folder, or pass {flag} to replace it (it is replaced only once the new one is complete)')
+    return dest
+
+@contextmanager
+def atomic_dir(dest: Path | str, overwrite: bool = False, flag: str = '--overwrite'):
+    "Yield a temporary folder beside `dest`; on success it takes `dest`'s place (see `check_output_dir`), on error or interrupt it is removed."
+    dest = check_output_dir(dest, overwrite, flag)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.partial', dir=dest.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+        old = tmp.with_suffix('.old') if dest.exists() else None           # a free name: the temporary one's twin
+        if old is not None: os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None: shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00_config.ipynb #905b24f8
 def code_version(root: Path | str | None = None) -> dict:

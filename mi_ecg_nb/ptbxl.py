@@ -396,6 +396,7 @@ def load_ptbxl(
     val_fold: int = 9,                # the validation fold (selection: early stopping, thresholds)
     test_fold: int = 10,              # the test fold (read only to report)
     use_sample_when_missing: bool = True,  # with sample=None, fall back to the sample (with a warning) when `path` is absent
+    path_source: str = '',            # who named `path` (e.g. 'environment variable PTBXL_DIR'): then never the sample, and the error says so
     cache: bool = True,               # use and write the cache (needs `cache_dir`)
     progress: bool = True,            # tqdm bar
 ) -> PTBXL:                           # signals (n, 12, 1000) float32 mV, metadata, labels, splits
@@ -407,6 +408,9 @@ def load_ptbxl(
     else:
         try: root, is_sample = find_ptbxl(path, sample_dir), False
         except PTBXLError as missing:
+            if path_source:
+                raise PTBXLError(missing.what, expected=missing.expected, found=f'{missing.found} (the folder {path_source} names)',
+                                 fix=f'{missing.fix}; or correct or unset {path_source.split()[-1]}') from None
             if sample is False or not use_sample_when_missing or sample_dir is None: raise
             try: root, is_sample = find_sample(sample_dir), True
             except PTBXLError: raise missing from None
@@ -432,6 +436,9 @@ def ptbxl_options(settings: Settings, **overrides) -> dict:
               sampling_rate=p.sampling_rate, jobs=p.jobs, train_folds=p.train_folds, val_fold=p.val_fold,
               test_fold=p.test_fold, use_sample_when_missing=p.use_sample_when_missing)
     if overrides.get('path') is not None: kw['use_sample_when_missing'] = False
+    src = settings.source('paths.ptbxl_dir')
+    if src.startswith('environment variable') or src == 'command-line flag':     # asked for: never swapped for the sample
+        kw.update(use_sample_when_missing=False, path_source=src if src != 'command-line flag' else '--set paths.ptbxl_dir')
     return with_overrides(kw, overrides)
 
 # %% ../nbs/10_ptbxl.ipynb #b486c4a3

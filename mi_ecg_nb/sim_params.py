@@ -135,6 +135,11 @@ def check_params(table: pd.DataFrame, where: str = 'the parameter table') -> pd.
             raise MiEcgError(f'parameter {c!r} ({doc}) out of range in {where}',
                              expected=f'{c} in [{lo}, {hi}] {unit}'.rstrip(), found=f'{c} = {v[i]!r} in {bad.sum()} record(s)',
                              fix=f'pass a value of {c} within [{lo}, {hi}] (fixed= or the parameter file)')
+    sex = np.asarray(table['sex'], dtype=np.float64) if 'sex' in table.columns else np.zeros(0)
+    if not np.isin(sex, (0.0, 1.0)).all():
+        i = int(np.flatnonzero(~np.isin(sex, (0.0, 1.0)))[0])
+        raise MiEcgError(f'sex is not 0 or 1 in {where}', expected='sex = 0 (male) or 1 (female), PTB-XL coding',
+                         found=f'sex = {sex[i]!r} in {int((~np.isin(sex, (0.0, 1.0))).sum())} record(s)', fix="pass fixed={'sex': 0} or {'sex': 1}")
     order = (table.P_t < table.Q_t) & (table.Q_t <= 0) & (table.S_t >= 0) & (table.S_t < table.T_t)
     if not order.all():
         raise MiEcgError(f'wave timings out of order in {where}', expected='P_t < Q_t <= 0 <= S_t < T_t',
@@ -421,8 +426,15 @@ def _alloc(n: int, cls, params: SimParams, rng) -> np.ndarray:
         if c not in allowed:
             try: split_territory(c)
             except MiEcgError: raise bad(repr(c)) from None
-        if not (isinstance(p, (int, float)) and np.isfinite(p) and p >= 0): raise bad(f'{c}: {p!r}')
+    mix = ', '.join(f'{c}: {p!r}' for c, p in props.items())
+    for c, p in props.items():
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not np.isfinite(p) or not 0 <= p <= 1:
+            raise MiEcgError('class proportion out of range', expected='every proportion a number in [0, 1]', found=f'{c}: {p!r}',
+                             fix="e.g. cls={'NORM': 0.5, 'MI': 0.5} (mi-ecg simulate --cls NORM:0.5,MI:0.5)")
     w = np.array(list(props.values()), float)
+    if abs(w.sum() - 1) > 1e-6:
+        raise MiEcgError('class proportions do not sum to 1', expected='proportions summing to 1', found=f'{mix} (sum {w.sum():g})',
+                         fix="e.g. cls={'NORM': 0.5, 'MI': 0.5} (mi-ecg simulate --cls NORM:0.5,MI:0.5)")
     if w.sum() <= 0: raise bad(repr(cls))
     q = w / w.sum() * n; cnt = np.floor(q).astype(int)
     cnt[np.argsort(-(q - cnt), kind='stable')[: n - cnt.sum()]] += 1

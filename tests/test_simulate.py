@@ -163,7 +163,7 @@ def test_numpy_and_torch_backends_agree():
 
 
 def test_labels_follow_the_ptbxl_layout():
-    c = simulate_cohort(30, {'NORM': 1, 'IMI': 1, 'AMI+IMI': 1}, seed=0)
+    c = simulate_cohort(30, {'NORM': 1 / 3, 'IMI': 1 / 3, 'AMI+IMI': 1 / 3}, seed=0)
     y = c.targets('superclass')
     assert y.shape == (30, 28) and y.dtype == np.float32
     lab = c.labels
@@ -182,7 +182,10 @@ def test_class_proportions_are_exact():
 
 @pytest.mark.parametrize('kw, what', [
     (dict(cls='STEMI'), 'unknown simulator class'),
-    (dict(cls={'NORM': -1}), 'unknown simulator class'),
+    (dict(cls={'NORM': -1}), 'proportion out of range'),
+    (dict(cls={'NORM': 0.5, 'MI': 0.7}), 'do not sum to 1'),
+    (dict(cls={'NORM': 1, 'XMI': 0}), 'unknown simulator class'),
+    (dict(fixed={'sex': 0.5}), 'sex is not 0 or 1'),
     (dict(n=0), 'n >= 1'),
     (dict(n=-3), 'n >= 1'),
     (dict(n=2.5), 'n >= 1'),

@@ -60,6 +60,10 @@ def test_torch_backend_from_the_command_line(tmp_path):
     (['simulate', '--n', '0', '--out', 'X'], 'n >= 1'),
     (['simulate', '--n', '3', '--cls', 'STEMI', '--out', 'X'], 'unknown simulator class'),
     (['simulate', '--n', '3', '--cls', 'NORM:x', '--out', 'X'], 'cannot parse --cls'),
+    (['simulate', '--n', '3', '--cls', 'NORM:0.5,MI:0.7', '--out', 'X'], 'do not sum to 1'),
+    (['simulate', '--n', '3', '--cls', 'NORM:-1', '--out', 'X'], 'proportion out of range'),
+    (['--set', 'simulate.fs=7', 'simulate', '--n', '3', '--out', 'X'], 'simulate.fs'),
+    (['--set', 'simulate.fs=500', 'simulate', '--n', '3', '--out', 'X'], '100 Hz only'),
     (['fit-simulator', '--sample'], 'would overwrite the shipped parameters'),
 ])
 def test_command_line_errors(tmp_path, argv, what):
@@ -96,7 +100,7 @@ def test_fit_simulator_flags_are_settings():
 
 def test_parse_cls():
     assert parse_cls('MI') == 'MI' and parse_cls('AMI+IMI') == 'AMI+IMI'
-    assert parse_cls('NORM:1, MI:3') == {'NORM': 1.0, 'MI': 3.0}
+    assert parse_cls('NORM:0.25, MI:0.75') == {'NORM': 0.25, 'MI': 0.75}
 
 
 def test_registered_in_the_mi_ecg_command(tmp_path):
@@ -146,3 +150,37 @@ def test_shipped_simulator_matches_real_ptbxl_scales(full_ptbxl):
         ratio = np.median(np.abs(sim - np.median(sim, -1, keepdims=True)), axis=(0, 2)) / \
                 np.median(np.abs(real - np.median(real, -1, keepdims=True)), axis=(0, 2))
         assert np.all((ratio > 0.6) & (ratio < 1.6)), (cls, dict(zip(LEADS, ratio.round(2))))
+
+
+def test_simulate_never_mixes_two_cohorts_in_one_folder(tmp_path):
+    out = tmp_path / 'sim'
+    run(['simulate', '--n', '6', '--cls', 'MI', '--seed', '1', '--out', str(out)])
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    with pytest.raises(MiEcgError, match='not empty') as e:
+        run(['simulate', '--n', '3', '--cls', 'NORM', '--seed', '2', '--out', str(out)])
+    assert '--overwrite' in e.value.fix
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob('*') if p.is_file()} == before     # untouched
+    run(['simulate', '--n', '3', '--cls', 'NORM', '--seed', '2', '--out', str(out), '--overwrite'])
+    ds = load_ptbxl(out, cache=False, progress=False)
+    assert len(ds) == 3 and len(list(out.rglob('*.dat'))) == 3                 # the new cohort only, no stale records
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['sim']                # no temporary folder left beside it
+    with pytest.raises(MiEcgError, match='is a file'):
+        run(['simulate', '--n', '3', '--out', str(out / 'params.csv'), '--format', 'npy'])
+
+
+def test_an_interrupted_simulate_leaves_the_old_cohort(tmp_path, monkeypatch):
+    import mi_ecg_nb.cohort as co
+    out = tmp_path / 'sim'
+    run(['simulate', '--n', '4', '--cls', 'MI', '--seed', '1', '--out', str(out), '--format', 'npy'])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = co.atomic_path
+    calls = []
+    def interrupting(dest):                                                      # Ctrl-C after the signals, before the tables
+        calls.append(Path(dest).name)
+        if Path(dest).name == 'labels.csv': raise KeyboardInterrupt
+        return real(dest)
+    monkeypatch.setattr(co, 'atomic_path', interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run(['simulate', '--n', '9', '--cls', 'NORM', '--seed', '2', '--out', str(out), '--format', 'npy', '--overwrite'])
+    assert 'signals.npy' in calls and {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['sim']
