@@ -71,7 +71,7 @@ def _cli_verify(args, settings):
     if r['missing'] or r['bad']:
         raise PTBXLError('PTB-XL verification failed', expected='every file present and intact',
                          found=f'{len(r["missing"])} missing, {len(r["bad"])} corrupt', fix='run `mi-ecg data download` (it resumes and re-fetches)')
-    print('ok: every file present and intact')
+    print(f'ok: every file present and intact (checked by {r["method"].split(";")[0]})')
 
 def _cli_info(args, settings):
     ds = load_ptbxl(**ptbxl_options(settings, path=args.path), sample=True if args.sample else None)

@@ -22,8 +22,8 @@ from .config import (MiEcgError, Settings, atomic_path, atomic_write_text, get_l
 # %% auto #0
 __all__ = ['PTBXL_VERSION', 'LEADS', 'SUPERCLASSES', 'SUBCLASSES', 'MI_SUBCLASSES', 'DB_COLUMNS', 'FS', 'N_SAMPLES', 'log',
            'PTBXLError', 'is_ptbxl_dir', 'find_ptbxl', 'read_database', 'read_statements', 'read_records',
-           'MetadataTransform', 'target_columns', 'PTBXL', 'load_ptbxl', 'ptbxl_options', 'find_sample',
-           'check_patient_disjoint', 'subset_fraction', 'subset_records', 'training_rows', 'info_table']
+           'dat_matches_header', 'MetadataTransform', 'target_columns', 'PTBXL', 'load_ptbxl', 'ptbxl_options',
+           'find_sample', 'check_patient_disjoint', 'subset_fraction', 'subset_records', 'training_rows', 'info_table']
 
 # %% ../nbs/10_ptbxl.ipynb #815836af
 PTBXL_VERSION = '1.0.3'
@@ -230,6 +230,13 @@ def _to_mv(raw, gain, base, cks, root, files, sink=None) -> np.ndarray | None:
                          expected='the 16-bit checksums written in each .hea', found=', '.join(str(root / files[i]) for i in bad[:5]),
                          fix='re-download these records (mi-ecg data download) and run mi-ecg data verify')
     return out
+
+def dat_matches_header(dat: Path | str, header: dict) -> bool:
+    "Whether one record's `.dat` holds 1000 × 12 samples whose column sums match the 16-bit checksums of its parsed header (the reader's check, one file)."
+    raw = np.fromfile(dat, '<i2')
+    if raw.size != N_SAMPLES * 12: return False
+    want = np.array([s['checksum'] for s in header['signals']], np.int64) % 65536
+    return len(want) == 12 and bool((raw.reshape(N_SAMPLES, 12).sum(0, dtype=np.int64) % 65536 == want).all())
 
 # %% ../nbs/10_ptbxl.ipynb #1578ee67
 def parse_scp_codes(col: pd.Series) -> list[dict]:

@@ -130,6 +130,17 @@ def test_cli_download_verify_info_offline(tmp_path):
     assert r.returncode == 0 and 'fold 8' in r.stdout and 'all records' in r.stdout
 
 
+def test_cli_verify_without_checksum_file_uses_the_header_checksums(tmp_path):
+    src = make_fixture_ptbxl(tmp_path / 'src', n=6)
+    assert not (src / 'SHA256SUMS.txt').exists()
+    r = cli('data', 'verify', '--path', str(src))
+    assert r.returncode == 0 and 'the 16-bit checksums in the headers' in r.stdout, r.stdout + r.stderr
+    f = src / 'records100/00000/00003_lr.dat'
+    b = bytearray(f.read_bytes()); b[2000] ^= 0x10; f.write_bytes(bytes(b))         # same size, one sample changed
+    r = cli('data', 'verify', '--path', str(src))
+    assert r.returncode == 2 and '00003_lr.dat' in r.stdout and '1 corrupt' in r.stderr, r.stdout + r.stderr
+
+
 def test_download_failure_is_explained(tmp_path):
     r = cli('data', 'download', '--dest', str(tmp_path / 'dl'), '--url', 'http://127.0.0.1:9/')
     assert r.returncode == 2 and 'download failed' in r.stderr and 'resumes' in r.stderr
