@@ -297,7 +297,8 @@ def _sweep_runner(name: str) -> str: return _SWEEP_RUNNERS.get(name, name)
 def _cli_sweep(args, settings) -> int:
     preset = auto_preset(settings) if args.preset == 'auto' else args.preset
     res = run_sweep(preset, settings, jobs=args.jobs, dry_run=args.dry_run,
-                    reports_dir=args.reports_dir, runner=_sweep_runner(args.runner), only=args.only, summary=not args.no_summary)
+                    reports_dir=args.reports_dir, runner=_sweep_runner(args.runner), only=args.only, summary=not args.no_summary,
+                    rerun_changed=args.rerun_changed)
     if args.dry_run:
         print(f'[sweep:{preset}] {len(res.runs)} runs into {res.sweep_dir}\n' + grid_table(res.runs, res.sweep_dir).to_string(index=False))
         return 0
@@ -314,7 +315,8 @@ def _sweep(sub):
     "Add `mi-ecg sweep`."
     p = sub.add_parser('sweep', help='run a preset grid of runs as executed report notebooks, then the summary',
                        description='Run the [sweep:PRESET] grid of settings.ini: one executed report notebook per run in '
-                                   'reports/PRESET/RUN_ID/, then reports/PRESET/summary.ipynb and .html. Finished runs are skipped.')
+                                   'reports/PRESET/RUN_ID/, then reports/PRESET/summary.ipynb and .html. Finished runs are skipped when they '
+                                   'were made with the same inputs (else the sweep stops and lists them; see --rerun-changed).')
     p.add_argument('--preset', default='auto', help='preset name (demo, quick, paper, ...); auto: the best the data and machine allow')
     p.add_argument('--jobs', type=int, default=None, help='runs in parallel worker processes (default: the preset\'s jobs)')
     p.add_argument('--dry-run', action='store_true', help='list the grid and what is done; run nothing')
@@ -322,6 +324,9 @@ def _sweep(sub):
     p.add_argument('--runner', default='real', help="'real' (train models) or 'fake' (check the pipeline without training)")
     p.add_argument('--only', default=None, help='run only the run ids matching this glob, e.g. "t1-*-s0"')
     p.add_argument('--no-summary', action='store_true', help='skip the summary notebook')
+    p.add_argument('--rerun-changed', action='store_true',
+                   help='rerun finished runs whose recorded inputs (spec, result settings, version) differ from today\'s '
+                        '(default: stop and list them)')
     p.add_argument('--publish', nargs='?', const='results', default=None, metavar='DIR',
                    help='when every run finished, copy the summary (ipynb, html, summary.json), sweep.json and figures '
                         'to DIR (default: results/PRESET beside settings.ini)')

@@ -26,12 +26,12 @@ from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec, t
 log = get_logger('sweep')
 
 # %% auto #0
-__all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'REPORT', 'PARTIAL_REPORT', 'PUBLISHED',
-           'Runner', 'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator', 'needs_synthetic_set',
-           'simulators_needed', 'real_prepare', 'synthetic_records', 'real_pretrain_one', 'sweep_lock',
-           'check_writable', 'settings_ref', 'settings_from_ref', 'execute_pretrain', 'train_and_evaluate',
-           'render_report', 'execute_run', 'SweepResult', 'worker_env', 'run_sweep', 'step_budget', 'run_summary',
-           'auto_preset', 'publish_results']
+__all__ = ['log', 'REAL_RUNNER', 'RUN_TEMPLATE', 'SUMMARY_TEMPLATE', 'LOCK_NAME', 'RESULT_SETTINGS', 'FILLED_IN', 'REPORT',
+           'PARTIAL_REPORT', 'PUBLISHED', 'Runner', 'get_runner', 'real_describe_data', 'real_run_one', 'run_simulator',
+           'needs_synthetic_set', 'simulators_needed', 'real_prepare', 'synthetic_records', 'real_pretrain_one',
+           'sweep_lock', 'check_writable', 'settings_ref', 'settings_from_ref', 'result_inputs', 'result_state',
+           'execute_pretrain', 'train_and_evaluate', 'render_report', 'execute_run', 'SweepResult', 'worker_env',
+           'run_sweep', 'step_budget', 'run_summary', 'auto_preset', 'publish_results']
 
 # %% ../nbs/72_sweep.ipynb #d586a699
 @dataclass(frozen=True)
@@ -204,24 +204,54 @@ def settings_ref(settings: Settings) -> dict:
 
 def settings_from_ref(ref: dict) -> Settings: return load_settings(ref.get('file'), overrides=ref.get('overrides') or None)
 
+# %% ../nbs/72_sweep.ipynb #60238ef5
+RESULT_SETTINGS = {           # settings sections whose keys change a result, less the keys that do not (or that the spec sets)
+    'ptbxl': ('jobs', 'download_url', 'use_sample_when_missing'), 'simulate': ('batch_size', 'threads', 'fit_jobs'),
+    'train': ('model', 'task', 'epochs', 'frac'), 'pretrain': ('strategy', 'n_synth', 'epochs'), 'evaluate': ()}
+FILLED_IN = ('init', 'step_budget')    # spec fields the sweep fills in from other runs
+
+def result_inputs(spec: dict, settings: Settings) -> dict:
+    "What the result of a run or pretraining with `spec` (its `to_dict()`) under `settings` depends on (see above)."
+    from mi_ecg_nb import __version__
+    from mi_ecg_nb.config import jsonable
+    s = settings.asdict()
+    return jsonable(dict(spec={k: v for k, v in spec.items() if k not in FILLED_IN}, version=__version__,
+                         settings={sec: {k: v for k, v in s[sec].items() if k not in skip} for sec, skip in RESULT_SETTINGS.items()}))
+
+def _differences(old, new, at: str = '') -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str) for d in _differences(old.get(k, '(none)'), new.get(k, '(none)'), f'{at}.{k}' if at else str(k))]
+    return [] if old == new else [f'{at}: {old!r} -> {new!r}']
+
+def result_state(record: Path, inputs: dict, needs=('headline',)) -> tuple[str, list[str]]:
+    "('done' | 'missing' | 'broken' | 'changed', differences) of the finished-record file `record` (metrics.json, done.json) against `inputs`."
+    record = Path(record)
+    if not record.is_file(): return 'missing', []
+    try: rec = json.loads(record.read_text())
+    except (OSError, ValueError): return 'broken', []
+    if not isinstance(rec, dict) or any(k not in rec for k in needs): return 'broken', []
+    if 'inputs' not in rec: return 'changed', ['(recorded before runs recorded their inputs)']
+    diff = _differences(rec['inputs'], inputs)
+    return ('changed', diff) if diff else ('done', [])
+
 # %% ../nbs/72_sweep.ipynb #b4902e2f
 def execute_pretrain(ps: PretrainSpec, pdir: Path, sref: dict, runner: str) -> dict:
     "Run one pretraining unless its done.json exists; returns {'status', 'checkpoint', 'seconds' | 'error'}."
-    pdir = Path(pdir)
-    if (pdir / 'done.json').is_file():                   # finished before: never recomputed (paths relative to pdir)
+    pdir, settings = Path(pdir), settings_from_ref(sref)
+    inputs = result_inputs(ps.to_dict(), settings)
+    if result_state(pdir / 'done.json', inputs, needs=('checkpoint',))[0] == 'done':   # finished before: never recomputed
         d = json.loads((pdir / 'done.json').read_text())
         return dict(d, checkpoint=str(pdir / d['checkpoint']), status='cached')
     shutil.rmtree(pdir, ignore_errors=True); pdir.mkdir(parents=True)
     t0 = time.time()
     try:
-        settings = settings_from_ref(sref)
         ckpt = Path(get_runner(runner).pretrain_one(ps, pdir, settings))
     except MiEcgError as e:
         if 'disk full' in e.what: raise
         return _failed(pdir, e)
     except Exception as e: return _failed(pdir, e)
     done = dict(checkpoint=os.path.relpath(ckpt.resolve(), pdir.resolve()), spec=ps.to_dict(), seconds=round(time.time() - t0, 1),
-                steps=_steps_run(pdir / 'history.csv'))
+                steps=_steps_run(pdir / 'history.csv'), inputs=inputs)
     _guard_write(f'{pdir}/done.json', atomic_write_text, pdir / 'done.json', json.dumps(done, indent=1))
     return dict(done, checkpoint=str(pdir / done['checkpoint']), status='done')
 
@@ -254,8 +284,9 @@ def train_and_evaluate(spec: RunSpec, run_dir: Path, settings: Settings, runner:
     "Run `spec` into `run_dir`: train (the runner), figures, train_result.json, evaluation; metrics.json last, atomically. Returns the metrics."
     run_dir, run = Path(run_dir), get_runner(runner)
     (run_dir / 'metrics.json').unlink(missing_ok=True); run_dir.mkdir(parents=True, exist_ok=True)
+    inputs = result_inputs(spec.to_dict(), settings)
     cfg = dict(run_id=spec.run_id, spec=spec.to_dict(), runner=run.name, settings=settings.asdict(),
-               settings_file=str(settings.file) if settings.file else None)
+               settings_file=str(settings.file) if settings.file else None, inputs=inputs)
     _guard_write(f'{run_dir}/config.json', atomic_write_text, run_dir / 'config.json', json.dumps(cfg, indent=1, default=str))
     data_info = run.describe_data(spec.data, settings)
     demo = data_info.get('kind') == 'sample'
@@ -271,7 +302,7 @@ def train_and_evaluate(spec: RunSpec, run_dir: Path, settings: Settings, runner:
     if ph is not None and ph.is_file(): _plot_pretraining(ph, run_dir / 'pretraining.png')
     opts = {**eval_options(settings), **({'n_boot': n_boot} if n_boot else {})}
     metrics = evaluate_predictions(run_dir / 'predictions.npz', strict=not demo, **opts)
-    metrics.update(run_id=spec.run_id, spec=spec.to_dict(), runner=run.name, data=data_info, demo=demo,
+    metrics.update(run_id=spec.run_id, spec=spec.to_dict(), inputs=inputs, runner=run.name, data=data_info, demo=demo,
                    fake=data_info.get('kind') == 'fake', train_seconds=train_seconds,
                    train_info={k: v for k, v in info.items() if isinstance(v, (str, int, float, bool, type(None)))})
     save_figures(run_dir / 'predictions.npz', metrics, run_dir)
@@ -298,11 +329,10 @@ def render_report(run_dir: Path, settings: Settings | None = None, template: Pat
 
 # %% ../nbs/72_sweep.ipynb #66b432ff
 def execute_run(spec: RunSpec, run_dir: Path, sref: dict, runner: str | Runner, template: Path | str | None = None) -> dict:
-    "Run `spec` unless its metrics.json exists (`train_and_evaluate`), then render its report unless it has one; returns {'status', ...}."
-    run_dir, t0 = Path(run_dir), time.time()
-    finished = (run_dir / 'metrics.json').is_file()
+    "Run `spec` unless its metrics.json records it done with today's inputs (`result_state`), then render its report unless it has one; returns {'status', ...}."
+    run_dir, t0, settings = Path(run_dir), time.time(), settings_from_ref(sref)
+    finished = result_state(run_dir / 'metrics.json', result_inputs(spec.to_dict(), settings))[0] == 'done'
     if finished and (run_dir / REPORT).is_file(): return dict(status='skipped')
-    settings = settings_from_ref(sref)
     if not finished:
         shutil.rmtree(run_dir, ignore_errors=True)                      # a killed or failed attempt restarts clean
         try: m = train_and_evaluate(spec, run_dir, settings, runner)
@@ -432,10 +462,12 @@ def _map(fn, jobs_args: list, jobs: int, isolate: bool = True):
 # %% ../nbs/72_sweep.ipynb #665a49e7
 def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = None, device: str | None = None,
               dry_run: bool = False, reports_dir: Path | str | None = None, runner: str | Runner = 'real',
-              only: str | None = None, summary: bool = True, isolate: bool | None = None) -> SweepResult:
+              only: str | None = None, summary: bool = True, isolate: bool | None = None, rerun_changed: bool = False) -> SweepResult:
     """Run preset `preset`: pretrain once per shared key, run every unfinished run, render missing reports, then the summary.
     With the real runner each pretraining and run works in a worker process of its own, so a crash or an out-of-memory
-    kill fails that run alone (`isolate=False`: in this process, for debugging); fake runners run in this process."""
+    kill fails that run alone (`isolate=False`: in this process, for debugging); fake runners run in this process.
+    Runs finished with other inputs than today's (`result_state`) stop the sweep before any work, listed, unless
+    `rerun_changed`."""
     settings = settings or load_settings()
     runs = make_grid(settings, preset, device)
     if only: runs = [r for r in runs if fnmatch.fnmatch(r.run_id, only)]
@@ -446,12 +478,26 @@ def run_sweep(preset: str, settings: Settings | None = None, jobs: int | None = 
     res.started = time.time()
     with sweep_lock(sweep_dir):
         isolate = run.name != 'fake' if isolate is None else isolate
-        _sweep_body(res, settings, jobs or settings.sweep(preset).jobs, runner, summary, isolate)
+        _sweep_body(res, settings, jobs or settings.sweep(preset).jobs, runner, summary, isolate, rerun_changed)
     res.seconds = time.time() - res.started
     return res
 
 # %% ../nbs/72_sweep.ipynb #1cfa7275
-def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool, isolate: bool = True):
+def _run_states(res: SweepResult, sref: dict, rerun_changed: bool) -> dict:
+    "run_id -> result_state of every run of the sweep; changed runs are an error listing them unless `rerun_changed`."
+    ws = settings_from_ref(sref)                                   # the settings the workers will get
+    st = {r.run_id: result_state(res.sweep_dir / r.run_id / 'metrics.json', result_inputs(r.to_dict(), ws)) for r in res.runs}
+    changed = {i: d for i, (s, d) in st.items() if s == 'changed'}
+    if changed and not rerun_changed:
+        shown = '; '.join(f'{i}: ' + ', '.join(d[:3]) + (' ...' if len(d) > 3 else '') for i, d in list(changed.items())[:4])
+        _bad(f'{len(changed)} finished run(s) of {res.sweep_dir} were made with other inputs than this sweep would use',
+             expected='the settings, spec and code version the finished runs recorded', found=shown,
+             fix='restore those settings, pass --rerun-changed (rerun_changed=True) to rerun the changed runs, '
+                 'or give the new settings their own --reports-dir')
+    return {i: s for i, (s, _) in st.items()}
+
+def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | Runner, summary: bool, isolate: bool = True,
+                rerun_changed: bool = False):
     sref, sd, preset, run = settings_ref(settings), res.sweep_dir, settings.sweep(res.preset), get_runner(runner)
     keys = ('max_steps_per_epoch', 'patience', 'min_delta', 'min_steps_per_epoch')
     for k in keys:                             # the preset's step cap, early-stopping rule and step floor reach every run
@@ -464,13 +510,13 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
                  demo=data_info.get('kind') == 'sample', grid=[r.run_id for r in res.runs],
                  budget=dict(epochs=preset.epochs, pretrain_epochs=preset.pretrain_epochs, **got),
                  code=code_version(settings.root), invocations=_invocations(sd))
-    res.status = {r.run_id: dict(status='done' if (sd / r.run_id / 'metrics.json').is_file() else 'pending') for r in res.runs}
+    state = _run_states(res, sref, rerun_changed)
+    res.status = {r.run_id: dict(status='done' if state[r.run_id] == 'done' else 'pending') for r in res.runs}
     _write_status(res, extra)
-    pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in res.runs
-              if r.pretrained and not (sd / r.run_id / 'metrics.json').is_file())}
+    todo_runs = [r for r in res.runs if state[r.run_id] != 'done']
+    pspecs = {ps: _pretrain_dir(sd, ps, data_info) for ps in dict.fromkeys(pretrain_spec(r) for r in todo_runs if r.pretrained)}
     if getattr(run, 'prepare', None) is not None:             # shared simulator fits, once, before the workers start
-        run.prepare(simulators_needed([r for r in res.runs if not (sd / r.run_id / 'metrics.json').is_file()], pspecs),
-                    preset.data, settings)
+        run.prepare(simulators_needed(todo_runs, pspecs), preset.data, settings)
     for (ps, pdir, *_), out in _map(execute_pretrain, [(ps, d, sref, runner) for ps, d in pspecs.items()], jobs, isolate):
         res.pretrain[ps.key] = dict(out, dir=str(pdir)); _write_status(res, extra)
         log.info(f'pretraining {ps.key}: {out["status"]}')
@@ -484,7 +530,7 @@ def _sweep_body(res: SweepResult, settings: Settings, jobs: int, runner: str | R
     _run_all(res, todo, jobs, extra, isolate)
     todo = []
     for r in (r for r in res.runs if r.matched_control):                     # phase 2: base-matched, given its twin's steps
-        if (sd / r.run_id / 'metrics.json').is_file(): todo.append((r, sd / r.run_id, sref, runner)); continue
+        if state[r.run_id] == 'done': todo.append((r, sd / r.run_id, sref, runner)); continue
         try: budget = step_budget(r, sd, data_info)
         except MiEcgError as e:
             res.status[r.run_id] = dict(status='failed', error=e.what); log.warning(f'{r.run_id}: failed ({e.what})'); continue

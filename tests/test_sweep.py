@@ -403,3 +403,35 @@ def test_real_prepare_fits_once_for_the_workers(tmp_path, monkeypatch):
     ds = sw._load_data('sample', s)
     for _, frac, seed, share in (x for x in sims if x[0] == 'matched'):
         sw.run_simulator(ds, s, 'matched', frac, seed, share)      # what a worker does: read from the cache
+
+
+def test_changed_settings_stop_the_sweep_until_rerun_changed(tmp_path):
+    s = _settings(tmp_path)
+    res = run_sweep('tiny', s, runner=FAKE, only='t1-*', summary=False)
+    assert sorted(res.ids('done')) == ['t1-gru-base-frac1-s0', 't1-gru-supervised-frac1-s0']
+    sd = res.sweep_dir
+    before = {p: p.read_bytes() for p in sd.glob('*/metrics.json')}
+    s2 = load_settings(tmp_path / 'settings.ini', overrides={'train.lr': 0.01}, env={})
+    with pytest.raises(MiEcgError, match='other inputs') as e:                 # stopped before any work, nothing rewritten
+        run_sweep('tiny', s2, runner=FAKE, only='t1-*', summary=False)
+    assert 'settings.train.lr: 0.001 -> 0.01' in e.value.found and '--rerun-changed' in e.value.fix
+    assert {p: p.read_bytes() for p in sd.glob('*/metrics.json')} == before
+    res2 = run_sweep('tiny', s2, runner=FAKE, only='t1-*', summary=False, rerun_changed=True)
+    assert sorted(res2.ids('done')) == sorted(res.ids('done'))                 # both rerun with the new lr
+    for p in sd.glob('*/metrics.json'): assert json.loads(p.read_text())['inputs']['settings']['train']['lr'] == 0.01
+    res3 = run_sweep('tiny', s2, runner=FAKE, only='t1-*', summary=False)      # and now they are finished
+    assert sorted(res3.ids('skipped')) == sorted(res.ids('done'))
+
+
+def test_an_empty_metrics_file_is_not_a_finished_run(tiny):
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t1-gru-base-*', summary=False)
+    f = res.sweep_dir / 't1-gru-base-frac1-s0' / 'metrics.json'
+    f.write_text('')
+    res2 = run_sweep('tiny', tiny, runner=FAKE, only='t1-gru-base-*', summary=False)
+    assert res2.ids('done') == ['t1-gru-base-frac1-s0'] and json.loads(f.read_text())['headline']
+
+
+def test_cli_rerun_changed_flag():
+    from mi_ecg_nb.cli import build_parser
+    assert build_parser().parse_args(['sweep', '--rerun-changed']).rerun_changed is True
+    assert build_parser().parse_args(['sweep']).rerun_changed is False
