@@ -305,7 +305,9 @@ def _cli_sweep(args, settings) -> int:
     print(f'[sweep:{preset}] {len(res.ids("done"))} done, {len(res.ids("skipped"))} already finished, '
           f'{len(res.ids("failed"))} failed in {res.seconds:.0f} s: {res.sweep_dir}')
     for i in res.ids('failed'): print(f'  FAILED {i}: {res.status[i].get("error")}')
-    if res.summary: print(f'summary: {res.summary.get("html") or res.summary}')
+    if res.summary and res.summary.get('status') == 'failed':
+        print(f'summary FAILED: {res.summary.get("error")} (the notebook: {res.summary.get("notebook")})')
+    elif res.summary: print(f'summary: {res.summary.get("html") or res.summary}')
     if args.publish and res.ok:
         dest = Path(args.publish) if args.publish != 'results' else settings.root / 'results' / preset
         print(f'published to {dest}: ' + ' '.join(p.name for p in publish_results(res.sweep_dir, dest)))

@@ -558,15 +558,24 @@ def _run_all(res, todo, jobs, extra, isolate=True):
 
 # %% ../nbs/72_sweep.ipynb #c85af2e5
 def run_summary(sweep_dir: Path, settings: Settings | None = None, template: Path | None = None) -> dict:
-    "Execute the summary template into sweep_dir/summary.ipynb and export summary.html; returns {'status', ...}."
+    """Execute the summary template into sweep_dir/summary.ipynb (via summary.partial.ipynb) and export summary.html;
+    returns {'status', ...}. A failed summary leaves no summary beside it: the earlier summary.ipynb, .html and .json
+    are removed, the failed notebook is kept as summary.failed.ipynb, and the error is the cell's own message."""
     settings = settings or load_settings(); sd = Path(sweep_dir)
     template = template or template_path(SUMMARY_TEMPLATE, settings.file)
+    partial, failed = sd / 'summary.partial.ipynb', sd / 'summary.failed.ipynb'
     try:
-        _papermill(template, sd / 'summary.ipynb', dict(sweep_dir=str(sd), settings_file=str(settings.file or '')), cwd=settings.root)
+        _papermill(template, partial, dict(sweep_dir=str(sd), settings_file=str(settings.file or '')), cwd=settings.root)
+        os.replace(partial, sd / 'summary.ipynb'); failed.unlink(missing_ok=True)
         _guard_write('summary.html', export_html, sd / 'summary.ipynb', sd / 'summary.html',
                      exclude_input_prompt=True, exclude_output_prompt=True)
     except MiEcgError: raise
-    except Exception as e: return dict(_failed(sd, e), notebook=str(sd / 'summary.ipynb'))
+    except Exception as e:
+        for stale in ('summary.ipynb', 'summary.html', 'summary.json'): (sd / stale).unlink(missing_ok=True)
+        if partial.exists(): os.replace(partial, failed)
+        out = _failed(sd, e)
+        if getattr(e, 'ename', None): out['error'] = f'{e.ename}: {e.evalue}'          # papermill: the failing cell's error
+        return dict(out, notebook=str(failed))
     return dict(status='done', notebook=str(sd / 'summary.ipynb'), html=str(sd / 'summary.html'))
 
 # %% ../nbs/72_sweep.ipynb #62687163

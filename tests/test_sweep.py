@@ -435,3 +435,15 @@ def test_cli_rerun_changed_flag():
     from mi_ecg_nb.cli import build_parser
     assert build_parser().parse_args(['sweep', '--rerun-changed']).rerun_changed is True
     assert build_parser().parse_args(['sweep']).rerun_changed is False
+
+
+def test_a_failed_summary_names_the_bad_run_and_leaves_no_stale_summary(tiny):
+    res = run_sweep('tiny', tiny, runner=FAKE, only='t1-gru-base-*')
+    sd = res.sweep_dir
+    assert {'summary.ipynb', 'summary.html'} <= _artefacts(sd)
+    (sd / 't1-gru-base-frac1-s0' / 'metrics.json').write_text('{"headline": ')       # corrupted after the sweep
+    out = sw.run_summary(sd, tiny)
+    assert out['status'] == 'failed' and 'not valid JSON' in out['error'] and 't1-gru-base-frac1-s0' in out['error'], out
+    assert 'Traceback' not in out['error']
+    names = _artefacts(sd)
+    assert not names & {'summary.ipynb', 'summary.html', 'summary.json', 'summary.partial.ipynb'} and 'summary.failed.ipynb' in names
