@@ -28,7 +28,7 @@ from .bench import BENCHES, run_bench
 
 # %% auto #0
 __all__ = ['RUNTIME_FLAGS', 'setting_flags', 'global_flags', 'parse_cls', 'cli_simulate', 'build_parser', 'command_settings',
-           'run_command', 'main']
+           'run_command', 'os_error', 'main']
 
 # %% ../nbs/80_cli.ipynb #d5350066
 def _flag_help(section: str, key: str) -> str:
@@ -381,6 +381,26 @@ def run_command(argv: list[str] | None = None, env=None):
     apply_runtime(settings)
     return args.func(args, settings)
 
+_OS_ERRORS = {        # errno name -> (what, fix) of the ordinary faults of a file system
+    'ENOSPC': ('the disk is full', 'free some space or write somewhere else (--out, [paths] reports_dir / cache_dir)'),
+    'EDQUOT': ('the disk quota is exhausted', 'free some space or write somewhere else (--out, [paths] reports_dir / cache_dir)'),
+    'EACCES': ('permission denied', 'choose a folder you may write to (--out, [paths] reports_dir / cache_dir)'),
+    'EPERM': ('operation not permitted', 'choose a folder you may write to (--out, [paths] reports_dir / cache_dir)'),
+    'EROFS': ('the file system is read-only', 'choose a folder on a writable disk (--out, [paths] reports_dir / cache_dir)'),
+    'ENOTDIR': ('a path goes through a file', 'check the path: one of its folders is a file'),
+    'EISDIR': ('a folder where a file was expected', 'give the path of a file, not of a folder'),
+    'ENOENT': ('no such file or folder', 'check the path'),
+}
+
+def os_error(e: OSError) -> MiEcgError:
+    "An `OSError` (disk full, permission, not a folder, ...) as the usual what / expected / found / fix message."
+    import errno
+    name = errno.errorcode.get(e.errno or 0, '')
+    what, fix = _OS_ERRORS.get(name, (e.strerror or type(e).__name__, 'check the paths and the disk'))
+    where = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f)
+    return MiEcgError(what, expected='a file system the command can read and write', found=f'{where or "?"}: {e.strerror or e} ({name or "?"})',
+                      fix=f'{fix}; finished work is kept and is not recomputed when you run the command again')
+
 def main(argv: list[str] | None = None) -> int:
     "Run `mi-ecg`; returns the exit code (0 ok, 1 a command reported failures, 2 a pipeline error, 130 interrupted)."
     try:
@@ -389,5 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     except MiEcgError as e:
         print(f'mi-ecg: error: {e}', file=sys.stderr); return 2
     except BrokenPipeError: return 0                              # output piped into `head`
+    except OSError as e:
+        print(f'mi-ecg: error: {os_error(e)}', file=sys.stderr); return 2
     except KeyboardInterrupt:
         print('mi-ecg: interrupted; finished work is kept and will not be recomputed', file=sys.stderr); return 130

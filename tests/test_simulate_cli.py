@@ -184,3 +184,22 @@ def test_an_interrupted_simulate_leaves_the_old_cohort(tmp_path, monkeypatch):
         run(['simulate', '--n', '9', '--cls', 'NORM', '--seed', '2', '--out', str(out), '--format', 'npy', '--overwrite'])
     assert 'signals.npy' in calls and {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['sim']
+
+
+def test_ordinary_file_system_faults_are_messages_not_tracebacks(tmp_path, monkeypatch, capsys):
+    import errno
+    import mi_ecg_nb.cli as cli
+    import mi_ecg_nb.cohort as co
+    def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device', str(tmp_path / 'sim' / 'signals.npy'))
+    monkeypatch.setattr(co.np, 'save', full)
+    assert cli.main(['simulate', '--n', '2', '--out', str(tmp_path / 'sim'), '--format', 'npy']) == 2
+    err = capsys.readouterr().err
+    assert 'mi-ecg: error: the disk is full' in err and 'Traceback' not in err and 'signals.npy' in err
+    assert not (tmp_path / 'sim').exists() and sorted(p.name for p in tmp_path.iterdir()) == []   # nothing half-written
+    monkeypatch.undo()
+    ro = tmp_path / 'ro'; ro.mkdir(); ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK): pytest.skip('running as a user who may write anywhere (root)')
+        assert cli.main(['simulate', '--n', '2', '--out', str(ro / 'sim'), '--format', 'npy']) == 2
+        assert 'permission denied' in capsys.readouterr().err
+    finally: ro.chmod(0o700)
