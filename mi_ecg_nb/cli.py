@@ -78,6 +78,7 @@ def _cli_info(args, settings):
     print(f'PTB-XL v{PTBXL_VERSION} at {ds.root}{" (bundled sample)" if ds.is_sample else ""}: {len(ds)} records, '
           f'{ds.meta.patient_id.nunique()} patients, {ds.fs} Hz, signals {tuple(ds.signals.shape)}')
     with pd.option_context('display.width', 200, 'display.max_columns', 30): print(info_table(ds).to_string())
+    print(f'cache: {settings.path("cache_dir")} (signals and simulator fits; [paths] cache_dir or MI_ECG_PATHS__CACHE_DIR moves it)')
 
 def _cli_sample(args, settings):
     print(f'sample written to {make_sample(args.src or find_ptbxl(settings.path("ptbxl_dir"), settings.path("sample_dir")), args.dest, seed=settings.runtime.seed)}')

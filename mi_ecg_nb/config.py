@@ -17,9 +17,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'with_overrides', 'TrainConfig',
-           'parse_value', 'Section', 'Settings', 'find_settings_file', 'load_settings', 'make_rng', 'derive_seed',
-           'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging', 'get_logger',
-           'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'check_output_dir', 'atomic_dir',
+           'parse_value', 'Section', 'Settings', 'user_cache_dir', 'find_settings_file', 'load_settings', 'make_rng',
+           'derive_seed', 'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging',
+           'get_logger', 'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'check_output_dir', 'atomic_dir',
            'code_version', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
@@ -315,8 +315,11 @@ class Settings:
     def source(self, dotted: str) -> str: return self.sources.get(dotted, 'default')
 
     def path(self, key: str) -> Path:
-        "An entry of [paths] as an absolute path (relative ones are relative to the settings file's folder)."
+        """An entry of [paths] as an absolute path (relative ones are relative to the settings file's folder). Without
+        a settings file (an installed package run outside a project) the default cache goes to the per-user cache
+        folder (`user_cache_dir`), not into the current folder."""
         p = Path(os.path.expanduser(getattr(self.paths, key)))
+        if key == 'cache_dir' and self.file is None and self.source('paths.cache_dir') == 'default': return user_cache_dir()
         return p if p.is_absolute() else (self.root / p)
 
     def asdict(self) -> dict: return {k: v.asdict() for k, v in self.sections.items()}
@@ -331,6 +334,11 @@ class Settings:
         return out
 
 # %% ../nbs/00_config.ipynb #28a3e19b
+def user_cache_dir() -> Path:
+    "The per-user cache folder of mi-ecg-nb (platformdirs: ~/.cache/mi-ecg-nb on Linux, ~/Library/Caches/mi-ecg-nb on macOS, ...)."
+    from platformdirs import user_cache_dir as _ucd
+    return Path(_ucd('mi-ecg-nb'))
+
 def find_settings_file(start: Path | None = None, env=None) -> Path | None:
     "The settings file in use: `$MI_ECG_SETTINGS`, else the nearest project `settings.ini` above `start`."
     env = os.environ if env is None else env
