@@ -20,7 +20,7 @@ from .config import MiEcgError, make_rng, get_logger
 
 # %% auto #0
 __all__ = ['IND_LEADS', 'DERIVE', 'TERRITORIES', 'MORPH', 'ARTIFACTS', 'PARAMS_FORMAT', 'PARAMS_VERSION', 'PARAMS_RESOURCE',
-           'RHYTHMS', 'derive_leads', 'split_territory', 'territory_pattern', 'default_knobs', 'prior_params',
+           'RHYTHMS', 'T_KEYS', 'derive_leads', 'split_territory', 'territory_pattern', 'default_knobs', 'prior_params',
            'SimParams', 'validate_sim_params', 'shipped_params_path', 'load_sim_params', 'Rhythm', 'sinus_rhythm',
            'rhythm_summary', 'draw_params']
 
@@ -547,6 +547,28 @@ def derived_columns(table: pd.DataFrame, duration: float, params: SimParams) -> 
 
 def _qt_exp(params: SimParams) -> float: return 1 / 3 if params.doc['timing']['qt'] == 'fridericia' else 1 / 2
 
+# %% ../nbs/20_sim_params.ipynb #e7dcd8b3
+T_KEYS = ('hr', 'T_t', 'T_wr', 'Q_t', 'Q_w')    # what places the end of the T wave and the next QRS
+
+def _t_before_next_beat(t: pd.DataFrame, params: SimParams, fixed: dict | None = None):
+    """The T wave must end before the next QRS starts (its offset T_t + 2 T_wr, QT-scaled by the RR interval, against
+    the next beat's Q onset). A fixed T_t or T_wr that breaks this is an error; a drawn T wave broken by a fixed heart
+    rate (or Q wave) is moved back to end 20 ms before the next QRS. Records drawn with nothing of this fixed are left
+    as the fit draws them (about 1 in 10^4 of the shipped fit's draws overlap: a known limit of the simulator)."""
+    rr, k = 60 / t.hr.to_numpy(), _qt_exp(params)
+    nxt = rr + (t.Q_t.to_numpy() - 2 * t.Q_w.to_numpy()) * t.qrs_widen.to_numpy()
+    bad = (t.T_t.to_numpy() + 2 * t.T_wr.to_numpy()) * rr ** k >= nxt
+    if not bad.any(): return
+    i, fx = int(np.flatnonzero(bad)[0]), set(fixed or {})
+    if not fx & set(T_KEYS): return
+    if fx & {'T_t', 'T_wr'}:
+        raise MiEcgError('the T wave runs into the next beat', expected='the T offset (T_t + 2 T_wr, QT-scaled) before the next QRS onset',
+                         found=f'{int(bad.sum())} record(s), e.g. at {t.hr.iat[i]:.0f} bpm the T wave ends '
+                               f'{(t.T_t.iat[i] + 2 * t.T_wr.iat[i]) * rr[i] ** k:.3f} s after R and the next QRS starts at {nxt[i]:.3f} s',
+                         fix="lower hr, T_t or T_wr in fixed= (e.g. fixed={'hr': 150, 'T_t': 0.25})")
+    moved = (nxt - 0.02) / rr ** k - 2 * t.T_wr.to_numpy()
+    t.loc[bad, 'T_t'] = np.maximum(moved, t.S_t.to_numpy() + 0.05)[bad]
+
 # %% ../nbs/20_sim_params.ipynb #bdd836b6
 def draw_params(
     n: int,                           # number of records
@@ -595,4 +617,5 @@ def draw_params(
     for c in ('hr', 'rr_cv', 'P_w', 'Q_w', 'R_w', 'S_w', 'T_wl', 'T_wr'):
         t[c] = t[c].astype(float)
     check_params(t)
+    _t_before_next_beat(t, params, fixed)
     return pd.concat([t, derived_columns(t, duration, params)], axis=1)

@@ -186,6 +186,7 @@ def test_class_proportions_are_exact():
     (dict(cls={'NORM': 0.5, 'MI': 0.7}), 'do not sum to 1'),
     (dict(cls={'NORM': 1, 'XMI': 0}), 'unknown simulator class'),
     (dict(fixed={'sex': 0.5}), 'sex is not 0 or 1'),
+    (dict(fixed={'hr': 250.0, 'T_t': 0.6}), 'runs into the next beat'),
     (dict(n=0), 'n >= 1'),
     (dict(n=-3), 'n >= 1'),
     (dict(n=2.5), 'n >= 1'),
