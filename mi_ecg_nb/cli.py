@@ -153,8 +153,9 @@ def cli_simulate(args, settings):
     "Handler of `mi-ecg simulate`."
     if args.out is None:
         raise MiEcgError('no output folder', expected='--out DIR', found='nothing', fix='mi-ecg simulate --n 100 --cls MI --out runs/sim')
-    check_output_dir(args.out, args.overwrite)                 # refused before the work, not after it
     s = settings.simulate
+    size = args.n * 12 * round(s.fs * s.duration) * (2 if args.format == 'wfdb' else 4) * 1.2 + 2e6   # samples + tables
+    check_output_dir(args.out, args.overwrite, need_bytes=int(size))       # refused before the work, not after it
     if args.format == 'wfdb' and float(s.fs) != 100:
         raise MiEcgError('WFDB output is 100 Hz only', expected="simulate.fs = 100 (PTB-XL's records100 layout) with --format wfdb",
                          found=f'simulate.fs = {s.fs:g}', fix='add --format npy, or drop --set simulate.fs')

@@ -19,8 +19,8 @@ import numpy as np
 __all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigError', 'Field', 'with_overrides', 'TrainConfig',
            'parse_value', 'Section', 'Settings', 'user_cache_dir', 'find_settings_file', 'load_settings', 'make_rng',
            'derive_seed', 'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging',
-           'get_logger', 'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'check_output_dir', 'atomic_dir',
-           'code_version', 'template_path', 'export_html']
+           'get_logger', 'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'pid_alive', 'check_output_dir',
+           'atomic_dir', 'code_version', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -534,9 +534,22 @@ def jsonable(x):
     return x
 
 # %% ../nbs/00_config.ipynb #723d4c6f
-def check_output_dir(dest: Path | str, overwrite: bool = False, flag: str = '--overwrite') -> Path:
-    "`dest` as a Path when a folder may be written there: missing, empty, or (with `overwrite`) a folder to replace."
+def pid_alive(pid: int) -> bool:
+    "Whether process `pid` of this machine still runs."
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def check_output_dir(dest: Path | str, overwrite: bool = False, flag: str = '--overwrite', need_bytes: int = 0) -> Path:
+    "`dest` as a Path when a folder may be written there: missing, empty, or (with `overwrite`) a folder to replace; and `need_bytes` free beside it."
     dest = Path(dest)
+    if need_bytes:
+        near = next(p for p in (dest, *dest.parents) if p.exists())
+        free = shutil.disk_usage(near).free
+        if free < need_bytes:
+            raise MiEcgError('not enough free disk space for the output', expected=f'about {need_bytes / 1e6:,.0f} MB free at {near}',
+                             found=f'{free / 1e6:,.0f} MB free', fix='free some space or write somewhere else (--out)')
     if dest.exists() and not dest.is_dir():
         raise MiEcgError('the output folder is a file', expected='a folder to write into', found=f'{dest} (a file)',
                          fix='choose another path for the output folder')
@@ -551,7 +564,10 @@ def atomic_dir(dest: Path | str, overwrite: bool = False, flag: str = '--overwri
     "Yield a temporary folder beside `dest`; on success it takes `dest`'s place (see `check_output_dir`), on error or interrupt it is removed."
     dest = check_output_dir(dest, overwrite, flag)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.partial', dir=dest.parent))
+    for stale in dest.parent.glob(f'.{dest.name}.*.partial'):          # left by a killed writer: removed once it is gone
+        pid = stale.name[len(dest.name) + 2:].split('.')[0]
+        if pid.isdigit() and not pid_alive(int(pid)): shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.{os.getpid()}.', suffix='.partial', dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp

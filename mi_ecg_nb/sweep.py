@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import (MiEcgError, Settings, _umask, atomic_path, atomic_write_text, cache_key, code_version, export_html,
+from .config import (MiEcgError, Settings, _umask, atomic_path, atomic_write_text, cache_key, code_version, export_html, pid_alive,
                               get_logger, load_settings, template_path)
 from .evaluate import eval_options, evaluate_predictions, save_figures, write_metrics
 from .sweep_grid import PretrainSpec, RunSpec, _bad, make_grid, pretrain_spec, twin_of
@@ -151,12 +151,6 @@ RUN_TEMPLATE, SUMMARY_TEMPLATE = '90_run_report.ipynb', '92_sweep_summary.ipynb'
 # %% ../nbs/72_sweep.ipynb #1c7ad734
 LOCK_NAME = '.sweep.lock'
 
-def _pid_alive(pid: int) -> bool:
-    try: os.kill(int(pid), 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
 @contextmanager
 def sweep_lock(sweep_dir: Path):
     "Hold `sweep_dir/.sweep.lock` for the duration; a stale lock of a dead process on this host is taken over."
@@ -166,7 +160,7 @@ def sweep_lock(sweep_dir: Path):
         except FileExistsError:
             try: other = json.loads(lock.read_text())
             except (OSError, ValueError): other = {}
-            if other.get('host') == me['host'] and not _pid_alive(other.get('pid', -1)):
+            if other.get('host') == me['host'] and not pid_alive(other.get('pid', -1)):
                 log.warning(f'taking over the stale lock of a dead sweep (pid {other.get("pid")})'); lock.unlink(missing_ok=True); continue
             _bad('another sweep is writing this folder', expected='one sweep per reports folder at a time', found=f'{lock}: {other}',
                  fix=f'wait for it to finish, or delete {lock} if no sweep is running')

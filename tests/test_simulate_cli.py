@@ -203,3 +203,26 @@ def test_ordinary_file_system_faults_are_messages_not_tracebacks(tmp_path, monke
         assert cli.main(['simulate', '--n', '2', '--out', str(ro / 'sim'), '--format', 'npy']) == 2
         assert 'permission denied' in capsys.readouterr().err
     finally: ro.chmod(0o700)
+
+
+def test_killing_simulate_at_random_moments_leaves_the_old_cohort_or_none(tmp_path):
+    import signal, subprocess, sys, time
+    from mi_ecg_nb.config import make_rng
+    old = tmp_path / 'old'
+    run(['simulate', '--n', '3', '--cls', 'MI', '--seed', '1', '--out', str(old)])
+    before = {p.relative_to(old): p.read_bytes() for p in old.rglob('*') if p.is_file()}
+    code = 'import sys; from mi_ecg_nb.cli import main; sys.exit(main(sys.argv[1:]))'
+    for i, delay in enumerate(make_rng(0, 'kill-simulate').uniform(1.0, 6.0, 3)):
+        for out, extra in ((tmp_path / f'new{i}', []), (old, ['--overwrite'])):
+            p = subprocess.Popen([sys.executable, '-c', code, 'simulate', '--n', '400', '--seed', str(i), '--out', str(out), *extra],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay); p.send_signal(signal.SIGKILL); p.wait()
+            if out == old:
+                now = {q.relative_to(old): q.read_bytes() for q in old.rglob('*') if q.is_file()}
+                assert now == before or len(load_ptbxl(old, cache=False, progress=False)) == 400     # old, or the new one complete
+                before = now
+            else: assert not out.exists() or len(load_ptbxl(out, cache=False, progress=False)) == 400
+    leftovers = [q.name for q in tmp_path.iterdir() if q.name.startswith('.')]
+    assert all(q.endswith('.partial') for q in leftovers), leftovers       # a killed process leaves only a hidden temporary
+    run(['simulate', '--n', '2', '--out', str(old), '--overwrite', '--format', 'npy'])    # the next write there clears its own
+    assert not list(tmp_path.glob('.old.*.partial'))
