@@ -392,6 +392,7 @@ _OS_ERRORS = {        # errno name -> (what, fix) of the ordinary faults of a fi
     'ENOTDIR': ('a path goes through a file', 'check the path: one of its folders is a file'),
     'EISDIR': ('a folder where a file was expected', 'give the path of a file, not of a folder'),
     'ENOENT': ('no such file or folder', 'check the path'),
+    'EEXIST': ('a file is in the way', 'choose another path (a file has the name the command wanted for a folder)'),
 }
 
 def os_error(e: OSError) -> MiEcgError:
@@ -413,5 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError: return 0                              # output piped into `head`
     except OSError as e:
         print(f'mi-ecg: error: {os_error(e)}', file=sys.stderr); return 2
+    except RuntimeError as e:                                     # torch.save reports a full disk this way
+        if not any(s in str(e) for s in ('PytorchStreamWriter failed', 'file write failed')): raise
+        import errno
+        print(f'mi-ecg: error: {os_error(OSError(errno.ENOSPC, str(e).splitlines()[0]))}', file=sys.stderr); return 2
     except KeyboardInterrupt:
         print('mi-ecg: interrupted; finished work is kept and will not be recomputed', file=sys.stderr); return 130

@@ -94,6 +94,18 @@ def read_database(root: Path) -> pd.DataFrame:
     if df.ecg_id.duplicated().any():
         raise PTBXLError('ptbxl_database.csv has duplicate ecg_id values', expected='unique ids',
                          found=str(df.ecg_id[df.ecg_id.duplicated()].head().tolist()), fix='use the published csv')
+    fn = df.filename_lr
+    bad = ~fn.map(lambda v: isinstance(v, str) and v.startswith('records100/') and '..' not in v)
+    if bad.any():
+        raise PTBXLError('ptbxl_database.csv has unusable filename_lr values', expected="paths such as 'records100/00000/00001_lr'",
+                         found=f'{int(bad.sum())} row(s), e.g. ecg_id {df.ecg_id[bad].iat[0]}: {fn[bad].iat[0]!r}',
+                         fix='use the published csv (mi-ecg data download) or fix those rows')
+    fold = pd.to_numeric(df.strat_fold, errors='coerce')
+    bad = fold.isna() | (fold != fold.round())
+    if bad.any():
+        raise PTBXLError('ptbxl_database.csv has non-integer strat_fold values', expected='strat_fold an integer (1-10) in every row',
+                         found=f'{int(bad.sum())} row(s), e.g. ecg_id {df.ecg_id[bad].iat[0]}: {df.strat_fold[bad].iat[0]!r}',
+                         fix='use the published csv (mi-ecg data download) or fix those rows')
     return df.set_index('ecg_id').sort_index()
 
 def read_statements(root: Path) -> pd.DataFrame:
