@@ -226,3 +226,12 @@ def test_killing_simulate_at_random_moments_leaves_the_old_cohort_or_none(tmp_pa
     assert all(q.endswith('.partial') for q in leftovers), leftovers       # a killed process leaves only a hidden temporary
     run(['simulate', '--n', '2', '--out', str(old), '--overwrite', '--format', 'npy'])    # the next write there clears its own
     assert not list(tmp_path.glob('.old.*.partial'))
+
+
+def test_train_into_a_file_is_a_message_not_a_traceback(tmp_path, capsys):
+    import mi_ecg_nb.cli as cli
+    f = tmp_path / 'a-file'; f.write_text('x')
+    rc = cli.main(['train', '--sample', '--epochs', '1', '--out', str(f / 'run')])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'mi-ecg: error:' in err and 'Traceback' not in err and str(f) in err, err
+    assert f.read_text() == 'x'
