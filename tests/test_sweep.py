@@ -447,3 +447,11 @@ def test_a_failed_summary_names_the_bad_run_and_leaves_no_stale_summary(tiny):
     assert 'Traceback' not in out['error']
     names = _artefacts(sd)
     assert not names & {'summary.ipynb', 'summary.html', 'summary.json', 'summary.partial.ipynb'} and 'summary.failed.ipynb' in names
+
+
+def test_full_data_presets_never_take_the_sample(tiny):
+    from mi_ecg_nb.ptbxl import PTBXLError
+    project = load_settings(ROOT / 'settings.ini', env={})
+    assert {project.sweep(p).data for p in ('quick', 'cpu-full', 'paper', 'curve')} == {'full'}
+    assert sw.real_describe_data('auto', tiny)['kind'] == 'sample'          # nothing asked for: the sample stands in
+    with pytest.raises(PTBXLError, match='not found'): sw.real_describe_data('full', tiny)
