@@ -195,8 +195,9 @@ def verdict(r) -> str:
     if hi < 0: return f'a significant loss of {v:+.1f} points ({ci})'
     return f'no significant gain ({v:+.1f} points, {ci})'
 
-def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFrame, g3: pd.DataFrame | None = None) -> str:
-    "The summary's headline: Table 1 at frac 0 against base and base-matched, and Table 2's count of significant cells (`gains` tables)."
+def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFrame, g3: pd.DataFrame | None = None,
+           g3m: pd.DataFrame | None = None) -> str:
+    "The summary's headline: Table 1 at frac 0 and the curve against base and base-matched, and Table 2's count of significant cells (`gains` tables)."
     out = []
     pick = lambda g, arm: g[(g.arm == arm) & (g.frac == 0.0)] if len(g) else g
     for arm in (sorted(set(g1.arm[g1.frac == 0.0])) if len(g1) else []):
@@ -209,9 +210,12 @@ def answer(g1: pd.DataFrame, g1m: pd.DataFrame, g2: pd.DataFrame, g2m: pd.DataFr
     if len(g2):
         out.append(f'**Table 2:** of {len(g2)} pretrained cells, {both(g2)} against the base arm'
                    + (f'; of {len(g2m)} against their base-matched controls, {both(g2m)}.' if len(g2m) else '.'))
+    said = lambda x, what: (f'a significant gain over {what} up to the largest share' if x is None else
+                            f'no significant gain over {what} from share {x:g} of the real training records on')
+    sm = stops_helping(g3m) if g3m is not None and len(g3m) else {}
     for arm, x in stops_helping(g3).items() if g3 is not None else ():
-        out.append(f'**Label efficiency, {arm}:** ' + ('a significant gain over the base arm at every share.' if x is None else
-                   f'no significant gain over the base arm from share {x:g} of the real training records on.'))
+        vs_m = f'; {said(sm[arm], "its base-matched control (the same steps on real data only)")}' if arm in sm else ''
+        out.append(f'**Label efficiency, {arm}:** {said(x, "the base arm")}{vs_m}.')
     return '\n\n'.join(out) or 'No pretrained arm has a control to compare with yet.'
 
 # %% ../nbs/71_sweep_results.ipynb #aff47f4c
@@ -227,15 +231,16 @@ def curve_points(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['arm', 'share', 'n_real', 'auc', 'lo', 'hi', 'n_seeds'])
 
 def stops_helping(g: pd.DataFrame) -> dict:
-    "Per pretrained arm of the curve's gains (`gains(runs, 'lc')`): the smallest share whose gain is not significant (None: never stops)."
+    """Per pretrained arm of the curve's gains (`gains(runs, 'lc', against=...)`): the smallest share from which on no
+    share gains significantly (None: the largest share still gains). A gain that comes back at a larger share is not a stop."""
     out = {}
     for arm, gg in (g.groupby('arm') if len(g) else []):
-        gg = gg.sort_values('share')
-        no = [r.share for _, r in gg.iterrows() if not (_ok(_ci(r)[0]) and _ci(r)[0] > 0)]
-        out[arm] = float(no[0]) if no else None
+        sig = [(r.share, _ok(_ci(r)[0]) and _ci(r)[0] > 0) for _, r in gg.sort_values('share').iterrows()]
+        last = max((i for i, (_, s) in enumerate(sig) if s), default=-1)        # the largest share that still gains
+        out[arm] = float(sig[last + 1][0]) if last + 1 < len(sig) else None
     return out
 
-def plot_curve(points: pd.DataFrame, stops: dict | None = None, path=None):
+def plot_curve(points: pd.DataFrame, stops: dict | None = None, path=None, against: str = 'base'):
     "Macro AUROC (×100, 95 % CI) against the number of real training records, one line per arm; a dotted line where pretraining stops helping."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -244,17 +249,18 @@ def plot_curve(points: pd.DataFrame, stops: dict | None = None, path=None):
         ax.errorbar(g.n_real, 100 * g.auc, yerr=100 * np.abs(np.vstack([g.auc - g.lo, g.hi - g.auc])), fmt='o-', capsize=3, label=arm)
     for i, (arm, x) in enumerate((stops or {}).items()):
         n = points[(points.arm == arm) & (points.share == x)].n_real if x is not None else []
-        if len(n): ax.axvline(float(n.iloc[0]), color=f'C{i + 1}', ls=':', lw=1.2, label=f'{arm}: no significant gain from here')
+        if len(n): ax.axvline(float(n.iloc[0]), color=f'C{i + 1}', ls=':', lw=1.2, label=f'{arm}: no significant gain over {against} from here')
     ax.set(xscale='log', xlabel='real training records', ylabel='macro AUROC (5 superclasses, ×100)', title='label efficiency')
     ax.legend(fontsize=8); fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=110, bbox_inches='tight')
     return fig
 
 # %% ../nbs/71_sweep_results.ipynb #940a7393
-def summary_record(runs: pd.DataFrame, G: dict, g3: pd.DataFrame | None, meta: dict, figures=()) -> dict:
+def summary_record(runs: pd.DataFrame, G: dict, g3: pd.DataFrame | None, meta: dict, figures=(), g3m: pd.DataFrame | None = None) -> dict:
     """What a sweep's summary.json holds: provenance (preset, settings, data, code, wall time), convergence, every table
     cell (×1 fractions, with CIs, the text the summary shows and the paper's value), every gain with its verdict, the
-    curve and the answer. `G`: {(table, against): gains(...)}; `g3`: the curve's gains (None when it did not run)."""
+    curve and the answer. `G`: {(table, against): gains(...)}; `g3`, `g3m`: the curve's gains against base and
+    base-matched (None when it did not run)."""
     from mi_ecg_nb.config import jsonable
     tables = {}
     for t, paper in (('t1', 'table1'), ('t2', 'table2'), ('lc', None)):
@@ -263,7 +269,8 @@ def summary_record(runs: pd.DataFrame, G: dict, g3: pd.DataFrame | None, meta: d
                           **{c: _cell(g, c) for c in ('auc', 'auc4', 'mi')}, paper=PAPER.get(paper, {}).get((float(x), arm)) if paper else None)
                      for (x, arm), g in df.groupby([key, 'arm'], sort=True)]
     gl = [dict(table=t, against=a, arm=r.arm, x=float(r[AXIS[t]]), value=r.value, lo=_ci(r)[0], hi=_ci(r)[1], p_value=r.get('p_value'),
-               verdict=verdict(r)) for (t, a), g in {**G, **({('lc', 'base'): g3} if g3 is not None else {})}.items()
+               verdict=verdict(r)) for (t, a), g in {**G, **({('lc', 'base'): g3} if g3 is not None else {}),
+                                                     **({('lc', 'base-matched'): g3m} if g3m is not None else {})}.items()
           for _, r in (g.iterrows() if g is not None and len(g) else [])]
     by = lambda t, a: G.get((t, a), pd.DataFrame())
     return jsonable(dict(
@@ -271,6 +278,7 @@ def summary_record(runs: pd.DataFrame, G: dict, g3: pd.DataFrame | None, meta: d
         code=meta.get('code'), invocations=meta.get('invocations'), seconds=meta.get('seconds'),
         runs=dict(total=len(runs), done=int((runs.status == 'done').sum()), not_done=sorted(runs.run_id[runs.status != 'done'])),
         convergence=convergence(runs), tables=tables, gains=gl,
-        curve=dict(points=curve_points(runs).to_dict('records'), stops_helping=stops_helping(g3)) if g3 is not None else None,
-        answer=answer(by('t1', 'base'), by('t1', 'base-matched'), by('t2', 'base'), by('t2', 'base-matched'), g3),
+        curve=dict(points=curve_points(runs).to_dict('records'), stops_helping=stops_helping(g3),
+                   stops_helping_vs_matched=stops_helping(g3m) if g3m is not None else None) if g3 is not None else None,
+        answer=answer(by('t1', 'base'), by('t1', 'base-matched'), by('t2', 'base'), by('t2', 'base-matched'), g3, g3m),
         paper_source=PAPER['source'], figures=sorted(figures)))
