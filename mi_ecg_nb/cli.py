@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import SCHEMA, MiEcgError, apply_runtime, check_output_dir, load_settings
+from .config import SCHEMA, MiEcgError, apply_runtime, atomic_dir, check_output_dir, load_settings, relocate_paths
 from .ptbxl import PTBXL_VERSION, PTBXLError, find_ptbxl, info_table, load_ptbxl, ptbxl_options
 from .ptbxl_download import download_ptbxl, make_sample, verify_ptbxl
 from .cohort import save_cohort, simulate_cohort
@@ -226,10 +226,13 @@ def _cli_train(args, settings):
     frac = settings.train.frac
     task, model = settings.train.task, settings.train.model
     _check_args(task, model, frac)
-    ds = load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
     out = Path(args.out) if args.out else settings.path('reports_dir') / 'train' / run_id(task, model, frac, seed, args.init)
+    check_output_dir(out, args.overwrite)                      # refused before the work, not after it
+    ds = load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
     head = args.init_head or (checkpoint_head(args.init) if args.init else 'fresh')   # the sweep's rule unless told
-    r = train_classifier(ds, task, model, frac, seed, out, **train_options(settings), init=args.init, init_head=head)
+    with atomic_dir(out, args.overwrite) as tmp:               # the run folder appears whole, or the old one stays
+        r = relocate_paths(train_classifier(ds, task, model, frac, seed, tmp, **train_options(settings), init=args.init,
+                                            init_head=head), tmp, out)
     print(json.dumps(r, indent=1))
     return r
 
@@ -239,6 +242,7 @@ def _train(sub):
                        description='Train a classifier on PTB-XL folds 1-8, early-stop on fold 9, predict folds 9 and 10.')
     setting_flags(p, 'train', ['task', 'model', 'frac'])
     p.add_argument('--out', help='output folder (default <reports_dir>/train/<run id>)')
+    p.add_argument('--overwrite', action='store_true', help='replace an output folder that holds files (only once the new run is complete)')
     p.add_argument('--init', help='pretrained checkpoint whose encoder initialises the model (fine-tuning)')
     setting_flags(p, 'train', ['epochs', 'batch_size', 'lr'])
     p.add_argument('--sample', action='store_true', help='use the bundled PTB-XL sample even when the full dataset is present')
@@ -258,6 +262,8 @@ def _cli_pretrain(args, settings):
         raise MiEcgError('the matched simulator needs PTB-XL', expected='PTB-XL (or --sample) to fit the simulator on the visible records',
                          found='--no-real-meta with [pretrain] simulator = matched',
                          fix='drop --no-real-meta, or pass --simulator all or --simulator prior')
+    out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
+    check_output_dir(out, args.overwrite)                      # refused before the work, not after it
     ds = None if args.no_real_meta else load_ptbxl(**ptbxl_options(settings), sample=True if args.sample else None)
     if ds is None:
         sim_kw = dict(params=prior_params() if sim == 'prior' else settings.simulate.params_file or None,
@@ -265,8 +271,9 @@ def _cli_pretrain(args, settings):
     else:
         params, info = simulator_params(ds, frac=frac, seed=seed, progress=True, **simulator_options(settings))
         sim_kw = dict(params=params, rows=info['rows'], simulator_label=info['label'])
-    out = Path(args.out) if args.out else settings.path('reports_dir') / 'pretrain' / pretrain_id(task, model, strategy, seed, n, args.ratio)
-    r = pretrain_model(strategy, model, n, seed, out, task=task, ds=ds, ratio=args.ratio, **sim_kw, **pretrain_options(settings))
+    with atomic_dir(out, args.overwrite) as tmp:               # the run folder appears whole, or the old one stays
+        r = relocate_paths(pretrain_model(strategy, model, n, seed, tmp, task=task, ds=ds, ratio=args.ratio, **sim_kw,
+                                          **pretrain_options(settings)), tmp, out)
     print(json.dumps(r, indent=1))
     return r
 
@@ -280,6 +287,7 @@ def _pretrain(sub):
     setting_flags(g, 'pretrain', ['n_synth'])
     g.add_argument('--ratio', type=float, help='Table 2: pretrain on ratio x N_real synthetic records (the baseline\'s extra set)')
     p.add_argument('--out', help='output folder (default <reports_dir>/pretrain/<id>)')
+    p.add_argument('--overwrite', action='store_true', help='replace an output folder that holds files (only once the new run is complete)')
     setting_flags(p, 'pretrain', ['epochs'])
     f = p.add_mutually_exclusive_group()               # the two values of [pretrain] fresh_every_epoch
     f.add_argument('--fresh', action='store_const', const=True, dest='pretrain.fresh_every_epoch', default=argparse.SUPPRESS,

@@ -20,7 +20,7 @@ __all__ = ['MODELS', 'TASKS', 'SCHEMA', 'SWEEP_FIELDS', 'MiEcgError', 'ConfigErr
            'parse_value', 'Section', 'Settings', 'user_cache_dir', 'find_settings_file', 'load_settings', 'make_rng',
            'derive_seed', 'torch_generator', 'seed_everything', 'get_device', 'apply_runtime', 'setup_logging',
            'get_logger', 'atomic_path', 'atomic_write_text', 'cache_key', 'jsonable', 'pid_alive', 'check_output_dir',
-           'atomic_dir', 'code_version', 'template_path', 'export_html']
+           'atomic_dir', 'relocate_paths', 'code_version', 'template_path', 'export_html']
 
 # %% ../nbs/00_config.ipynb #4b10aa59
 class MiEcgError(ValueError):
@@ -577,6 +577,18 @@ def atomic_dir(dest: Path | str, overwrite: bool = False, flag: str = '--overwri
         if old is not None: shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+
+# %% ../nbs/00_config.ipynb #25fba2fc
+def relocate_paths(result, tmp: Path | str, dest: Path | str):
+    "`result` (a JSON-able value) with the folder `tmp` replaced by `dest` in its strings, and the same done to every JSON file under `tmp`."
+    import json
+    old, new = str(Path(tmp)), str(Path(dest))
+    swap = lambda s: new + s[len(old):] if s == old or s.startswith(old + os.sep) else s
+    walk = lambda v: ({k: walk(x) for k, x in v.items()} if isinstance(v, dict) else [walk(x) for x in v]
+                      if isinstance(v, (list, tuple)) else swap(v) if isinstance(v, str) else v)
+    for f in Path(tmp).rglob('*.json'):
+        atomic_write_text(f, json.dumps(walk(json.loads(f.read_text())), indent=1))
+    return walk(result)
 
 # %% ../nbs/00_config.ipynb #905b24f8
 def code_version(root: Path | str | None = None) -> dict:

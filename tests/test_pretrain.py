@@ -293,6 +293,16 @@ def test_cli_pretrain_then_train_init(tmp_path):
     t = _cli(['train', '--model', 'transformer', '--frac', '0', '--out', str(tmp_path / 't'), '--sample',
               '--init', str(tmp_path / 'p' / 'checkpoint.pt'), '--init-head', 'keep'], s)
     assert (tmp_path / 't' / 'predictions.npz').is_file() and t['init'].endswith('checkpoint.pt')
+    # the folders appear whole and point at themselves; a second run into them is refused unless --overwrite
+    assert t['checkpoint'] == str(tmp_path / 't' / 'checkpoint.pt') and r['checkpoint'] == str(tmp_path / 'p' / 'checkpoint.pt')
+    assert json.loads((tmp_path / 't' / 'train_result.json').read_text())['out_dir'] == str(tmp_path / 't')
+    assert not [q for q in tmp_path.iterdir() if q.name.startswith('.')]
+    before = (tmp_path / 't' / 'train_result.json').read_bytes()
+    with pytest.raises(MiEcgError, match='not empty'):
+        _cli(['train', '--model', 'transformer', '--frac', '0', '--out', str(tmp_path / 't'), '--sample'], s)
+    assert (tmp_path / 't' / 'train_result.json').read_bytes() == before
+    with pytest.raises(MiEcgError, match='not empty'):
+        _cli(['pretrain', '--strategy', 'supervised', '--model', 'transformer', '--n-synth', '32', '--sample', '--out', str(tmp_path / 'p')], s)
     with pytest.raises(SystemExit):
         _cli(['pretrain', '--strategy', 'simclr'], s)
 
