@@ -6,7 +6,7 @@ Docs: https://mi-ecg-nb.github.io/mi-ecg-nb/cli.html.md"""
 
 # %% ../nbs/80_cli.ipynb #eabf05b6
 from __future__ import annotations
-import argparse, json, re, sys
+import argparse, errno, json, re, sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +14,7 @@ import pandas as pd
 from .config import SCHEMA, MiEcgError, apply_runtime, atomic_dir, check_output_dir, load_settings, relocate_paths
 from .ptbxl import PTBXL_VERSION, PTBXLError, find_ptbxl, info_table, load_ptbxl, ptbxl_options
 from .ptbxl_download import download_ptbxl, make_sample, verify_ptbxl
-from .cohort import save_cohort, simulate_cohort
+from .cohort import check_cohort_format, save_cohort, simulate_cohort
 from .sim_params import prior_params
 from .sim_fit import record_fits, write_sim_params
 from .sim_matched import simulator_options, simulator_params
@@ -156,9 +156,7 @@ def cli_simulate(args, settings):
     s = settings.simulate
     size = args.n * 12 * round(s.fs * s.duration) * (2 if args.format == 'wfdb' else 4) * 1.2 + 2e6   # samples + tables
     check_output_dir(args.out, args.overwrite, need_bytes=int(size))       # refused before the work, not after it
-    if args.format == 'wfdb' and float(s.fs) != 100:
-        raise MiEcgError('WFDB output is 100 Hz only', expected="simulate.fs = 100 (PTB-XL's records100 layout) with --format wfdb",
-                         found=f'simulate.fs = {s.fs:g}', fix='add --format npy, or drop --set simulate.fs')
+    check_cohort_format(args.format, s.fs)
     seed = settings.runtime.seed
     backend = s.backend
     c = simulate_cohort(
@@ -391,12 +389,13 @@ def run_command(argv: list[str] | None = None, env=None):
     apply_runtime(settings)
     return args.func(args, settings)
 
+_WHERE = '(--out, [paths] reports_dir / cache_dir)'
 _OS_ERRORS = {        # errno name -> (what, fix) of the ordinary faults of a file system
-    'ENOSPC': ('the disk is full', 'free some space or write somewhere else (--out, [paths] reports_dir / cache_dir)'),
-    'EDQUOT': ('the disk quota is exhausted', 'free some space or write somewhere else (--out, [paths] reports_dir / cache_dir)'),
-    'EACCES': ('permission denied', 'choose a folder you may write to (--out, [paths] reports_dir / cache_dir)'),
-    'EPERM': ('operation not permitted', 'choose a folder you may write to (--out, [paths] reports_dir / cache_dir)'),
-    'EROFS': ('the file system is read-only', 'choose a folder on a writable disk (--out, [paths] reports_dir / cache_dir)'),
+    'ENOSPC': ('the disk is full', f'free some space or write somewhere else {_WHERE}'),
+    'EDQUOT': ('the disk quota is exhausted', f'free some space or write somewhere else {_WHERE}'),
+    'EACCES': ('permission denied', f'choose a folder you may write to {_WHERE}'),
+    'EPERM': ('operation not permitted', f'choose a folder you may write to {_WHERE}'),
+    'EROFS': ('the file system is read-only', f'choose a folder on a writable disk {_WHERE}'),
     'ENOTDIR': ('a path goes through a file', 'check the path: one of its folders is a file'),
     'EISDIR': ('a folder where a file was expected', 'give the path of a file, not of a folder'),
     'ENOENT': ('no such file or folder', 'check the path'),
@@ -405,7 +404,6 @@ _OS_ERRORS = {        # errno name -> (what, fix) of the ordinary faults of a fi
 
 def os_error(e: OSError) -> MiEcgError:
     "An `OSError` (disk full, permission, not a folder, ...) as the usual what / expected / found / fix message."
-    import errno
     name = errno.errorcode.get(e.errno or 0, '')
     what, fix = _OS_ERRORS.get(name, (e.strerror or type(e).__name__, 'check the paths and the disk'))
     where = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f)
@@ -424,7 +422,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f'mi-ecg: error: {os_error(e)}', file=sys.stderr); return 2
     except RuntimeError as e:                                     # torch.save reports a full disk this way
         if not any(s in str(e) for s in ('PytorchStreamWriter failed', 'file write failed')): raise
-        import errno
         print(f'mi-ecg: error: {os_error(OSError(errno.ENOSPC, str(e).splitlines()[0]))}', file=sys.stderr); return 2
     except KeyboardInterrupt:
         print('mi-ecg: interrupted; finished work is kept and will not be recomputed', file=sys.stderr); return 130

@@ -21,7 +21,7 @@ from .render import _check_grid, render
 
 # %% auto #0
 __all__ = ['PRODUCIBLE', 'KNOB_DEMO', 'PTBXL_SIG_NAMES', 'target_mask', 'cohort_labels', 'SimCohort', 'simulate_cohort',
-           'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'save_cohort']
+           'plot_ecg', 'plot_knobs', 'scp_codes', 'cohort_database', 'check_cohort_format', 'save_cohort']
 
 # %% ../nbs/22_cohort.ipynb #de26d1ad
 PRODUCIBLE = ['super_NORM', 'super_MI', 'sub_NORM'] + [f'sub_{c}' for c in MI_SUBCLASSES]
@@ -170,13 +170,17 @@ def cohort_database(c: SimCohort) -> pd.DataFrame:
     db['filename_lr'] = rel; db['filename_hr'] = [r.replace('records100', 'records500').replace('_lr', '_hr') for r in rel]
     return db
 
-def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: bool = False, overwrite: bool = False) -> Path:
-    "Write a cohort as a PTB-XL-like WFDB tree (`format='wfdb'`) or `signals.npy` (`'npy'`), with params/labels csv, all at once (see above)."
+def check_cohort_format(format: str, fs: float):
+    "Refuse an output format `save_cohort` cannot write at sampling rate `fs` (callers check before simulating, not after)."
     if format not in ('wfdb', 'npy'):
         raise MiEcgError('unknown output format', expected="'wfdb' or 'npy'", found=repr(format), fix='--format wfdb|npy')
-    if format == 'wfdb' and float(c.fs) != 100:
+    if format == 'wfdb' and float(fs) != 100:
         raise MiEcgError('WFDB output is 100 Hz only', expected="fs = 100 Hz (PTB-XL's records100 layout, the rate load_ptbxl reads)",
-                         found=f'a cohort at {float(c.fs):g} Hz', fix="write it with format='npy' (mi-ecg simulate --format npy)")
+                         found=f'a cohort at {float(fs):g} Hz', fix="write it with format='npy' (mi-ecg simulate --format npy)")
+
+def save_cohort(c: SimCohort, out: Path | str, format: str = 'wfdb', progress: bool = False, overwrite: bool = False) -> Path:
+    "Write a cohort as a PTB-XL-like WFDB tree (`format='wfdb'`) or `signals.npy` (`'npy'`), with params/labels csv, all at once (see above)."
+    check_cohort_format(format, c.fs)
     with atomic_dir(out, overwrite) as tmp: _write_cohort(c, tmp, format, progress)
     return Path(out)
 

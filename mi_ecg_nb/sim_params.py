@@ -136,10 +136,10 @@ def check_params(table: pd.DataFrame, where: str = 'the parameter table') -> pd.
                              expected=f'{c} in [{lo}, {hi}] {unit}'.rstrip(), found=f'{c} = {v[i]!r} in {bad.sum()} record(s)',
                              fix=f'pass a value of {c} within [{lo}, {hi}] (fixed= or the parameter file)')
     sex = np.asarray(table['sex'], dtype=np.float64) if 'sex' in table.columns else np.zeros(0)
-    if not np.isin(sex, (0.0, 1.0)).all():
-        i = int(np.flatnonzero(~np.isin(sex, (0.0, 1.0)))[0])
+    off = ~np.isin(sex, (0.0, 1.0))
+    if off.any():
         raise MiEcgError(f'sex is not 0 or 1 in {where}', expected='sex = 0 (male) or 1 (female), PTB-XL coding',
-                         found=f'sex = {sex[i]!r} in {int((~np.isin(sex, (0.0, 1.0))).sum())} record(s)', fix="pass fixed={'sex': 0} or {'sex': 1}")
+                         found=f'sex = {sex[off][0]!r} in {int(off.sum())} record(s)', fix="pass fixed={'sex': 0} or {'sex': 1}")
     order = (table.P_t < table.Q_t) & (table.Q_t <= 0) & (table.S_t >= 0) & (table.S_t < table.T_t)
     if not order.all():
         raise MiEcgError(f'wave timings out of order in {where}', expected='P_t < Q_t <= 0 <= S_t < T_t',
